@@ -1,0 +1,88 @@
+package booking
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ticketd/ticketing/domain/es"
+)
+
+// Stable type names of the booking's domain events. They are stored in
+// every record and must never change; a new shape gets a new schema version
+// and an upcaster.
+const (
+	TypePlaced          = "booking.placed"
+	TypeAwaitingPayment = "booking.awaiting_payment"
+	TypeRejected        = "booking.rejected"
+	TypeConfirmed       = "booking.confirmed"
+	TypeExpired         = "booking.expired"
+	TypeCancelled       = "booking.cancelled"
+)
+
+// Placed: a customer asked for seats; none are held yet.
+type Placed struct {
+	BookingID  uuid.UUID
+	UserID     uuid.UUID
+	EventID    uuid.UUID
+	TicketType string
+	Quantity   int
+	At         time.Time
+}
+
+// AwaitingPayment: the event held the seats until ExpiresAt at the price
+// of the moment, which the booking keeps whatever the event's price later
+// becomes.
+type AwaitingPayment struct {
+	UnitPrice int64
+	Amount    int64
+	Currency  string
+	ExpiresAt time.Time
+	At        time.Time
+}
+
+// Rejected: the seats could not be held (Reason is one of the Reason*
+// constants of the event package, or "event_cancelled").
+type Rejected struct {
+	Reason string
+	At     time.Time
+}
+
+// Confirmed: the payment succeeded while the seats were held.
+type Confirmed struct {
+	PaymentID uuid.UUID
+	At        time.Time
+}
+
+// Expired: the hold ran out unpaid.
+type Expired struct {
+	Reason string
+	At     time.Time
+}
+
+// Cancelled: the customer, an admin or the event's cancellation ended the
+// booking. From is the status it left, so that reactions know whether
+// there is a payment to refund (From confirmed, PaymentID set).
+type Cancelled struct {
+	Reason    string
+	From      Status
+	PaymentID uuid.UUID
+	At        time.Time
+}
+
+func (Placed) EventType() string          { return TypePlaced }
+func (AwaitingPayment) EventType() string { return TypeAwaitingPayment }
+func (Rejected) EventType() string        { return TypeRejected }
+func (Confirmed) EventType() string       { return TypeConfirmed }
+func (Expired) EventType() string         { return TypeExpired }
+func (Cancelled) EventType() string       { return TypeCancelled }
+
+// Register adds the booking's events to r.
+func Register(r *es.Registry) {
+	r.Register(Placed{}, 1)
+	r.Register(AwaitingPayment{}, 1)
+	r.Register(Rejected{}, 1)
+	r.Register(Confirmed{}, 1)
+	r.Register(Expired{}, 1)
+	r.Register(Cancelled{}, 1)
+}
