@@ -48,27 +48,33 @@ type Requested struct {
 	At        time.Time
 }
 
-// What the provider reported. The Go names differ from the type names only
-// because the status constants already use the short words.
+// What happened to a payment after it was requested. Each carries the
+// booking it pays for, so that other services can react without reading
+// the payment's stream. The Go names differ from the type names only because
+// the status constants already use the short words.
 type (
 	// Settled: the provider took the money.
 	Settled struct {
+		BookingID  uuid.UUID
 		GatewayRef string
 		At         time.Time
 	}
 	// Declined: the provider refused.
 	Declined struct {
+		BookingID  uuid.UUID
 		GatewayRef string
 		Reason     string
 		At         time.Time
 	}
 	// RefundRequested: the money must go back (Reason says why).
 	RefundRequested struct {
-		Reason string
-		At     time.Time
+		BookingID uuid.UUID
+		Reason    string
+		At        time.Time
 	}
 	// RefundCompleted: the provider gave the money back.
 	RefundCompleted struct {
+		BookingID  uuid.UUID
 		GatewayRef string
 		At         time.Time
 	}
@@ -146,7 +152,7 @@ func Request(id, bookingID, userID uuid.UUID, amount int64, currency, token stri
 func (p *Payment) Succeed(gatewayRef string, now time.Time) error {
 	switch p.status {
 	case Processing:
-		p.record(Settled{GatewayRef: gatewayRef, At: now})
+		p.record(Settled{BookingID: p.bookingID, GatewayRef: gatewayRef, At: now})
 		return nil
 	case Succeeded, RefundPending, Refunded:
 		return nil
@@ -163,7 +169,7 @@ func (p *Payment) Fail(gatewayRef, reason string, now time.Time) error {
 		if reason == "" {
 			reason = "declined"
 		}
-		p.record(Declined{GatewayRef: gatewayRef, Reason: reason, At: now})
+		p.record(Declined{BookingID: p.bookingID, GatewayRef: gatewayRef, Reason: reason, At: now})
 		return nil
 	case Failed:
 		return nil
@@ -177,7 +183,7 @@ func (p *Payment) Fail(gatewayRef, reason string, now time.Time) error {
 func (p *Payment) RequestRefund(reason string, now time.Time) error {
 	switch p.status {
 	case Succeeded:
-		p.record(RefundRequested{Reason: reason, At: now})
+		p.record(RefundRequested{BookingID: p.bookingID, Reason: reason, At: now})
 		return nil
 	case RefundPending, Refunded:
 		return nil
@@ -190,7 +196,7 @@ func (p *Payment) RequestRefund(reason string, now time.Time) error {
 func (p *Payment) CompleteRefund(gatewayRef string, now time.Time) error {
 	switch p.status {
 	case RefundPending:
-		p.record(RefundCompleted{GatewayRef: gatewayRef, At: now})
+		p.record(RefundCompleted{BookingID: p.bookingID, GatewayRef: gatewayRef, At: now})
 		return nil
 	case Refunded:
 		return nil
