@@ -17,6 +17,9 @@ import (
 	"github.com/ticketd/ticketing/domain/payment"
 )
 
+// ReasonEventNotFound rejects a booking for an event that does not exist.
+const ReasonEventNotFound = "event_not_found"
+
 // BookingSaga is the process manager that carries a booking across the
 // services: it reacts to facts on the log and sends the commands that come
 // next, and compensates when a step cannot be taken.
@@ -68,7 +71,15 @@ func (s *BookingSaga) Filter() es.Filter {
 func (s *BookingSaga) React(ctx context.Context, rec *es.Record, p es.Payload) error {
 	switch e := p.(type) {
 	case booking.Placed:
-		return s.send.Send(ctx, Caused(rec, "hold-seats"), HoldSeats{EventID: e.EventID, BookingID: e.BookingID, TicketType: e.TicketType, Quantity: e.Quantity})
+		err := s.send.Send(ctx, Caused(rec, "hold-seats"), HoldSeats{EventID: e.EventID, BookingID: e.BookingID, TicketType: e.TicketType, Quantity: e.Quantity})
+		if errors.Is(err, ErrEventNotFound) {
+			// No event, so no stream to record a refusal on: the booking
+			// itself records why it ends.
+			_, err = s.bookings.change(ctx, e.BookingID, Caused(rec, "reject-unknown-event"), func(b *booking.Booking, now time.Time) error {
+				return b.Reject(ReasonEventNotFound, now)
+			})
+		}
+		return err
 	case event.SeatsHeld:
 		return s.seatsHeld(ctx, rec, e)
 	case event.SeatsRefused:

@@ -315,7 +315,8 @@ func TestCancellingAnEventEndsEveryBookingOnIt(t *testing.T) {
 	if b := s.waitStatus(late, booking.StatusRejected); b.Reason != event.ReasonEventCancelled {
 		t.Fatalf("booking after cancellation: reason = %q", b.Reason)
 	}
-	if _, err := s.desk.UpdateEvent(context.Background(), commands.NewMsg(), commands.UpdateEvent{EventID: ev, Details: event.Details{Name: "x", StartsAt: s.clock.Now().Add(time.Hour)}, TicketTypes: []event.TicketType{general}}); !errors.Is(err, fault.ErrConflict) {
+	name := "renamed"
+	if _, err := s.desk.UpdateEvent(context.Background(), commands.NewMsg(), commands.UpdateEvent{EventID: ev, Name: &name}); !errors.Is(err, fault.ErrConflict) {
 		t.Fatalf("updating a cancelled event: err = %v, want a conflict", err)
 	}
 }
@@ -358,5 +359,54 @@ func TestRacingBookingsNeverOversell(t *testing.T) {
 	}
 	if got := s.seats(ev, "general"); got.Held != seats || got.Available != 0 {
 		t.Fatalf("seats = %+v", got)
+	}
+}
+
+func TestSagaRejectsBookingsForUnknownEvents(t *testing.T) {
+	s := newSystem(t)
+	id := s.place(uuid.New(), uuid.New(), "general", 1)
+	if b := s.waitStatus(id, booking.StatusRejected); b.Reason != commands.ReasonEventNotFound {
+		t.Fatalf("reason = %q", b.Reason)
+	}
+}
+
+func TestUpdatingAnEventMergesTheChange(t *testing.T) {
+	s := newSystem(t)
+	ev := s.createEvent(general)
+	id := s.place(uuid.New(), ev, "general", 2)
+	s.waitStatus(id, booking.StatusAwaitingPayment)
+	ctx := context.Background()
+
+	price, capacity, venue := int64(200_000), 50, "Stadium"
+	st, err := s.desk.UpdateEvent(ctx, commands.NewMsg(), commands.UpdateEvent{
+		EventID: ev, Venue: &venue,
+		TicketTypes: []commands.TicketTypeChange{{Name: "general", Price: &price, Capacity: &capacity}, {Name: "vip", Price: &price, Capacity: &capacity}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Details.Venue != "Stadium" || st.Details.Name != "Concert" || len(st.TicketTypes) != 2 {
+		t.Fatalf("state after update = %+v", st)
+	}
+	if g := st.TicketTypes[0]; g.Price != price || g.Capacity != 50 || g.Held != 2 || g.Available != 48 {
+		t.Fatalf("general after update = %+v", g)
+	}
+	if b := s.booking(id); b.Amount != 2*general.Price {
+		t.Fatalf("existing booking's amount changed to %d", b.Amount)
+	}
+
+	one := 1
+	_, err = s.desk.UpdateEvent(ctx, commands.NewMsg(), commands.UpdateEvent{EventID: ev, TicketTypes: []commands.TicketTypeChange{{Name: "general", Capacity: &one}}})
+	if !errors.Is(err, fault.ErrConflict) {
+		t.Fatalf("capacity below held seats: err = %v, want a conflict", err)
+	}
+	_, err = s.desk.UpdateEvent(ctx, commands.NewMsg(), commands.UpdateEvent{EventID: ev, TicketTypes: []commands.TicketTypeChange{{Name: "balcony", Capacity: &one}}})
+	var in *fault.Input
+	if !errors.As(err, &in) || in.Fields[0].Field != "ticket_types[0].price" {
+		t.Fatalf("new type without price: err = %v", err)
+	}
+	_, err = s.desk.UpdateEvent(ctx, commands.NewMsg(), commands.UpdateEvent{EventID: uuid.New(), Venue: &venue})
+	if !errors.Is(err, fault.ErrNotFound) {
+		t.Fatalf("unknown event: err = %v, want not found", err)
 	}
 }
