@@ -1,0 +1,110 @@
+package testenv
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+)
+
+// fakeTB records Skipf/Fatalf instead of ending the goroutine, so the
+// skip-or-fail policy can be tested without real servers.
+type fakeTB struct {
+	testing.TB
+	skipped, failed bool
+	msg             string
+}
+
+func (f *fakeTB) Helper() {}
+func (f *fakeTB) Skipf(format string, args ...any) {
+	f.skipped, f.msg = true, fmt.Sprintf(format, args...)
+}
+func (f *fakeTB) Fatalf(format string, args ...any) {
+	f.failed, f.msg = true, fmt.Sprintf(format, args...)
+}
+
+// listener returns the address of a TCP listener that lives for the test.
+func listener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().String()
+}
+
+// closedAddr returns a loopback address on which nothing listens.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func TestUnavailableSkipsLocallyAndFailsInCI(t *testing.T) {
+	down := closedAddr(t)
+	cases := []struct {
+		name, env, value, want string
+		get                    func(testing.TB) string
+	}{
+		{"redis unset", RedisURLEnv, "", "integration test requires Redis; run scripts/testenv.sh start", RedisURL},
+		{"redis down", RedisURLEnv, "redis://" + down + "/0", "does not answer", RedisURL},
+		{"redis bad scheme", RedisURLEnv, "http://" + down, "scheme must be redis", RedisURL},
+		{"kafka unset", KafkaBrokersEnv, "", "integration test requires Kafka; run scripts/testenv.sh start", KafkaBrokers},
+		{"kafka down", KafkaBrokersEnv, down, "no broker in", KafkaBrokers},
+		{"kafka no port", KafkaBrokersEnv, "127.0.0.1", "missing port", KafkaBrokers},
+	}
+	for _, tc := range cases {
+		for _, ci := range []string{"", "true"} {
+			t.Run(fmt.Sprintf("%s/CI=%q", tc.name, ci), func(t *testing.T) {
+				t.Setenv(ciEnv, ci)
+				t.Setenv(tc.env, tc.value)
+				f := &fakeTB{TB: t}
+				if got := tc.get(f); got != "" {
+					t.Fatalf("got %q, want empty", got)
+				}
+				if ci == "" && (!f.skipped || f.failed) {
+					t.Fatalf("want skip without CI, got skipped=%v failed=%v", f.skipped, f.failed)
+				}
+				if ci != "" && (!f.failed || f.skipped) {
+					t.Fatalf("want failure in CI, got skipped=%v failed=%v", f.skipped, f.failed)
+				}
+				if !strings.Contains(f.msg, tc.want) {
+					t.Fatalf("message %q does not contain %q", f.msg, tc.want)
+				}
+			})
+		}
+	}
+}
+
+func TestReachableServersReturnTheConfiguredValue(t *testing.T) {
+	t.Setenv(ciEnv, "true")
+	up := listener(t)
+
+	redisURL := "redis://" + up + "/0"
+	t.Setenv(RedisURLEnv, redisURL)
+	f := &fakeTB{TB: t}
+	if got := RedisURL(f); got != redisURL || f.failed || f.skipped {
+		t.Fatalf("RedisURL = %q (failed=%v skipped=%v %s)", got, f.failed, f.skipped, f.msg)
+	}
+
+	// One reachable broker is enough to bootstrap.
+	brokers := closedAddr(t) + ", " + up
+	t.Setenv(KafkaBrokersEnv, brokers)
+	f = &fakeTB{TB: t}
+	if got := KafkaBrokers(f); got != brokers || f.failed || f.skipped {
+		t.Fatalf("KafkaBrokers = %q (failed=%v skipped=%v %s)", got, f.failed, f.skipped, f.msg)
+	}
+}
+
+func TestRedisAddrDefaultsPort(t *testing.T) {
+	got, err := redisAddr("redis://localhost/0")
+	if err != nil || got != "localhost:6379" {
+		t.Fatalf("redisAddr = %q, %v", got, err)
+	}
+}
