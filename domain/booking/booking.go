@@ -115,15 +115,20 @@ func Place(id, userID, eventID uuid.UUID, ticketType string, quantity int, now t
 	return b, nil
 }
 
-// AwaitPayment records that the seats are held until expiresAt. Repeating
-// it is a no-op; from any status but pending it is refused, and the caller
-// must release the seats it was told about.
+// AwaitPayment records that the seats are held until expiresAt.
+//
+// The event decides once per booking, so a booking that has left pending
+// through awaiting payment was already told about this very hold: repeating
+// it is a no-op whatever happened since (confirmed, expired, cancelled).
+// Refusing a repeat would tell the caller to release seats that are sold
+// or already released. Only a booking rejected while its hold was on the
+// way refuses it, and the caller must then release the seats.
 func (b *Booking) AwaitPayment(unitPrice int64, currency string, expiresAt, now time.Time) error {
 	switch b.status {
 	case StatusPending:
 		b.record(AwaitingPayment{UnitPrice: unitPrice, Amount: unitPrice * int64(b.quantity), Currency: currency, ExpiresAt: expiresAt, At: now})
 		return nil
-	case StatusAwaitingPayment:
+	case StatusAwaitingPayment, StatusConfirmed, StatusExpired, StatusCancelled:
 		return nil
 	default:
 		return &TransitionError{Action: "hold seats for", From: b.status}

@@ -9,7 +9,9 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -155,7 +157,8 @@ func Create(id uuid.UUID, d Details, currency string, types []TicketType, now ti
 	var in fault.Input
 	in.Check(id != uuid.Nil, "id", "is required")
 	in.Check(validCurrency(currency), "currency", "must be an ISO 4217 code such as IDR")
-	in.Check(d.StartsAt.After(now), "starts_at", "must be in the future")
+	// A missing starts_at is reported once, by checkDetails.
+	in.Check(d.StartsAt.IsZero() || d.StartsAt.After(now), "starts_at", "must be in the future")
 	checkDetails(&in, d)
 	checkTicketTypes(&in, types)
 	if err := in.Err(); err != nil {
@@ -367,10 +370,12 @@ func (t *ticketType) available() int {
 	return a
 }
 
+// Limits are in characters, as their messages say, not in bytes: a name in
+// a non-Latin script must not be refused at a third of its length.
 func checkDetails(in *fault.Input, d Details) {
-	in.Check(d.Name != "" && len(d.Name) <= 200, "name", "is required, at most 200 characters")
-	in.Check(len(d.Description) <= 10_000, "description", "must be at most 10000 characters")
-	in.Check(len(d.Venue) <= 200, "venue", "must be at most 200 characters")
+	in.Check(strings.TrimSpace(d.Name) != "" && utf8.RuneCountInString(d.Name) <= 200, "name", "is required, at most 200 characters")
+	in.Check(utf8.RuneCountInString(d.Description) <= 10_000, "description", "must be at most 10000 characters")
+	in.Check(utf8.RuneCountInString(d.Venue) <= 200, "venue", "must be at most 200 characters")
 	in.Check(!d.StartsAt.IsZero(), "starts_at", "is required")
 	in.Check(d.EndsAt.IsZero() || d.EndsAt.After(d.StartsAt), "ends_at", "must be after starts_at")
 	in.Check(d.MaxPerBooking >= 1 && d.MaxPerBooking <= MaxPerBookingLimit, "max_per_booking", fmt.Sprintf("must be between 1 and %d", MaxPerBookingLimit))
@@ -384,7 +389,7 @@ func checkTicketTypes(in *fault.Input, types []TicketType) {
 	seen := make(map[string]bool, len(types))
 	for i, t := range types {
 		field := fmt.Sprintf("ticket_types[%d]", i)
-		in.Check(t.Name != "" && len(t.Name) <= 100, field+".name", "is required, at most 100 characters")
+		in.Check(strings.TrimSpace(t.Name) != "" && utf8.RuneCountInString(t.Name) <= 100, field+".name", "is required, at most 100 characters")
 		in.Check(!seen[t.Name], field+".name", "must be unique within the event")
 		in.Check(t.Price >= 0, field+".price", "must not be negative")
 		in.Check(t.Capacity >= 0 && t.Capacity <= MaxCapacity, field+".capacity", fmt.Sprintf("must be between 0 and %d", MaxCapacity))
