@@ -56,7 +56,10 @@ func (s *Store) Close() error {
 }
 
 // Append implements commands.EventStore.
-func (s *Store) Append(_ context.Context, stream string, expected es.ExpectedRevision, records []es.Record) (es.AppendResult, error) {
+func (s *Store) Append(ctx context.Context, stream string, expected es.ExpectedRevision, records []es.Record) (es.AppendResult, error) {
+	if err := ctx.Err(); err != nil {
+		return es.AppendResult{}, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -67,10 +70,12 @@ func (s *Store) Append(_ context.Context, stream string, expected es.ExpectedRev
 		if pos, dup := s.ids[records[0].ID]; dup {
 			return s.retried(stream, expected, records, pos)
 		}
-		for _, r := range records[1:] {
-			if _, dup := s.ids[r.ID]; dup {
+		seen := make(map[uuid.UUID]bool, len(records))
+		for _, r := range records {
+			if _, dup := s.ids[r.ID]; dup || seen[r.ID] {
 				return es.AppendResult{}, es.ErrDuplicateEventID
 			}
+			seen[r.ID] = true
 		}
 	}
 	head, exists := uint64(len(positions))-1, len(positions) > 0
@@ -129,6 +134,9 @@ func (s *Store) retried(stream string, expected es.ExpectedRevision, records []e
 func (s *Store) ReadStream(_ context.Context, stream string, opts es.ReadOptions) ([]es.Record, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, es.ErrClosed
+	}
 	positions := s.streams[stream]
 	if len(positions) == 0 {
 		return nil, es.ErrStreamNotFound
@@ -162,6 +170,9 @@ func (s *Store) ReadStream(_ context.Context, stream string, opts es.ReadOptions
 func (s *Store) ReadAll(_ context.Context, from uint64, limit int) ([]es.Record, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, es.ErrClosed
+	}
 	if from >= uint64(len(s.log)) {
 		return nil, nil
 	}
@@ -176,6 +187,9 @@ func (s *Store) ReadAll(_ context.Context, from uint64, limit int) ([]es.Record,
 func (s *Store) HeadPosition(context.Context) (uint64, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, es.ErrClosed
+	}
 	return uint64(len(s.log)), nil
 }
 
@@ -219,6 +233,9 @@ func (s *Store) SubscribeAll(ctx context.Context, from uint64, filter es.Filter,
 func (s *Store) SaveSnapshot(_ context.Context, stream string, version int64, data []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return es.ErrClosed
+	}
 	s.snapshots[stream] = snapshot{version: version, data: append([]byte(nil), data...)}
 	return nil
 }
@@ -227,6 +244,9 @@ func (s *Store) SaveSnapshot(_ context.Context, stream string, version int64, da
 func (s *Store) LoadSnapshot(_ context.Context, stream string) (int64, []byte, bool, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, nil, false, es.ErrClosed
+	}
 	snap, ok := s.snapshots[stream]
 	return snap.version, snap.data, ok, nil
 }
