@@ -410,3 +410,27 @@ func TestUpdatingAnEventMergesTheChange(t *testing.T) {
 		t.Fatalf("unknown event: err = %v, want not found", err)
 	}
 }
+
+func TestPlacingAgainWithTheSameIDIsIdempotent(t *testing.T) {
+	s := newSystem(t)
+	ev := s.createEvent(general)
+	user := uuid.New()
+	id := uuid.New()
+	cmd := commands.PlaceBooking{BookingID: id, UserID: user, EventID: ev, TicketType: "general", Quantity: 2}
+	ctx := context.Background()
+	if _, err := s.bookings.Place(ctx, commands.Msg{ID: uuid.New(), CorrelationID: id}, cmd); err != nil {
+		t.Fatal(err)
+	}
+	s.waitStatus(id, booking.StatusAwaitingPayment)
+	again, err := s.bookings.Place(ctx, commands.Msg{ID: uuid.New(), CorrelationID: id}, cmd)
+	if err != nil || again.Status != booking.StatusAwaitingPayment {
+		t.Fatalf("repeat = %+v, %v; want the booking as it is now", again, err)
+	}
+	cmd.Quantity = 3
+	if _, err := s.bookings.Place(ctx, commands.Msg{ID: uuid.New(), CorrelationID: id}, cmd); !errors.Is(err, commands.ErrIdempotencyMismatch) {
+		t.Fatalf("same id, other request: err = %v, want ErrIdempotencyMismatch", err)
+	}
+	if got := s.seats(ev, "general"); got.Held != 2 {
+		t.Fatalf("seats held = %d, want 2: the repeat must not book again", got.Held)
+	}
+}

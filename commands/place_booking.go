@@ -20,11 +20,22 @@ type PlaceBooking struct {
 	Quantity   int
 }
 
-// Place records a pending booking. The stream must not exist yet: placing
-// the same BookingID again (a retried request with the same idempotency
-// key) returns the booking as it is now, unless the request differs, which
-// is ErrIdempotencyMismatch.
+// Place records a pending booking. Placing the same BookingID again (a
+// retried request with the same idempotency key) places nothing and
+// returns the booking as it is now, unless the request differs, which is
+// ErrIdempotencyMismatch.
+//
+// The stream must not exist yet, so two racing requests cannot both place
+// it; callers should derive msg.ID from the request's content as well as
+// its key, so that racing requests with different bodies produce different
+// event ids and the loser sees the conflict rather than an idempotent
+// success.
 func (h *Bookings) Place(ctx context.Context, msg Msg, cmd PlaceBooking) (BookingState, error) {
+	if existing, err := h.load(ctx, cmd.BookingID); err == nil {
+		return samePlacement(existing, cmd)
+	} else if !errors.Is(err, ErrBookingNotFound) {
+		return BookingState{}, err
+	}
 	b, err := booking.Place(cmd.BookingID, cmd.UserID, cmd.EventID, cmd.TicketType, cmd.Quantity, h.repo.clock().UTC())
 	if err != nil {
 		return BookingState{}, err
@@ -35,14 +46,20 @@ func (h *Bookings) Place(ctx context.Context, msg Msg, cmd PlaceBooking) (Bookin
 		if loadErr != nil {
 			return BookingState{}, loadErr
 		}
-		if existing.UserID() != cmd.UserID || existing.EventID() != cmd.EventID ||
-			existing.TicketType() != cmd.TicketType || existing.Quantity() != cmd.Quantity {
-			return BookingState{}, ErrIdempotencyMismatch
-		}
-		return bookingState(existing), nil
+		return samePlacement(existing, cmd)
 	}
 	if err != nil {
 		return BookingState{}, err
 	}
 	return bookingState(b), nil
+}
+
+// samePlacement answers a repeated placement: the existing booking if the
+// request is the same, ErrIdempotencyMismatch if it is not.
+func samePlacement(existing *booking.Booking, cmd PlaceBooking) (BookingState, error) {
+	if existing.UserID() != cmd.UserID || existing.EventID() != cmd.EventID ||
+		existing.TicketType() != cmd.TicketType || existing.Quantity() != cmd.Quantity {
+		return BookingState{}, ErrIdempotencyMismatch
+	}
+	return bookingState(existing), nil
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -54,7 +55,9 @@ func (s *Server) createBooking(c *fiber.Ctx) error {
 		// or after a crash, finds the booking instead of placing another.
 		id = commands.BookingIDFor(userID, key)
 	}
-	msg := commands.Msg{ID: es.DeriveID(id, "place"), CorrelationID: id}
+	// The message id covers the body too: two racing requests with one key
+	// and different bodies then conflict instead of both "succeeding".
+	msg := commands.Msg{ID: es.DeriveID(id, fmt.Sprintf("place:%s:%s:%d", eventID, req.TicketType, req.Quantity)), CorrelationID: id}
 	b, err := s.Bookings.Commands.Place(ctx, msg, commands.PlaceBooking{
 		BookingID: id, UserID: userID, EventID: eventID, TicketType: req.TicketType, Quantity: req.Quantity,
 	})

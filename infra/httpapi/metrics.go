@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -48,11 +49,13 @@ func (m *Metrics) middleware(c *fiber.Ctx) error {
 			code = fiber.StatusInternalServerError
 		}
 	}
-	route := c.Route().Path
+	// Fiber's strings may alias buffers that are reused after the request;
+	// a metric keeps its label values for good, so they are copied.
+	route := strings.Clone(c.Route().Path)
 	if code == fiber.StatusNotFound && route == "/" {
 		route = "unmatched"
 	}
-	method := c.Method()
+	method := strings.Clone(c.Method())
 	m.requests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
 	m.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 	return err
