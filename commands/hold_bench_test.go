@@ -94,4 +94,3 @@ func benchHolds(b *testing.B, storeKind string, clients int) {
 		b.Fatalf("held %d seats after %d holds", got, b.N)
 	}
 }
-
