@@ -104,7 +104,10 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if webhookURL == "" {
 		webhookURL = fmt.Sprintf("http://127.0.0.1:%d/payment/status", ln.Addr().(*net.TCPAddr).Port)
 	}
-	gateway := sandbox.New(webhookURL, webhookSecret, log)
+	gateway, err := sandbox.Open(filepath.Join(cfg.DataDir, "sandbox-gateway.jsonl"), webhookURL, webhookSecret, log)
+	if err != nil {
+		return err
+	}
 	gateway.Settle, gateway.Delayed = cfg.SandboxSettle, cfg.SandboxDelayed
 	defer gateway.Close()
 

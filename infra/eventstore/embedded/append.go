@@ -24,6 +24,10 @@ type appendReq struct {
 	bodies   []byte // encodeBody of each record, back to back
 	ends     []int  // ends[i] is where record i's body ends in bodies
 
+	// Set by the committer: where an accepted append's records go
+	// (firstPos is 0 if the append writes nothing).
+	firstRev, firstPos uint64
+
 	res  es.AppendResult
 	err  error
 	done chan struct{}

@@ -3,27 +3,30 @@
 //
 // # Durability and order
 //
-// Every append goes through one committer goroutine. It drains the appends
-// queued while the previous commit was syncing, checks each against the
-// stream heads it keeps in memory, assigns revisions and global positions,
-// and writes the whole group as one Pebble batch committed with a WAL
-// fsync. Only then are the appends acknowledged: acknowledged means
-// durable, and 64 concurrent writers cost about one fsync per group rather
-// than one each.
+// Every append goes through one committer goroutine. It takes the appends
+// queued since its last batch, checks each against the stream heads it
+// keeps in memory, assigns revisions and global positions and writes them
+// as one Pebble batch. A second goroutine, the syncer, then syncs the WAL
+// once for every batch written since its previous sync, and only then are
+// the appends acknowledged: acknowledged means durable, and 64 concurrent
+// writers cost a few fsyncs, not 64. While one sync runs, the committer
+// already writes the next batch.
 //
-// Because one goroutine assigns positions and commits groups in order,
-// positions are contiguous (1, 2, 3, ...) and a group's records become
-// durable together, after every earlier group. Pebble makes a batch visible
-// to readers before its WAL sync completes, so readers never look past the
-// durable head that the committer publishes after each sync: a subscriber
-// cannot see a record that a crash could still take back, and it cannot
-// see position n+1 before position n.
+// Because one goroutine assigns positions and writes batches in order,
+// positions are contiguous (1, 2, 3, ...) and a batch becomes durable
+// after every batch before it. Pebble makes a batch visible to readers as
+// soon as it is written, before it is synced, so readers never look past
+// the durable head that the syncer publishes: a subscriber cannot see a
+// record that a crash could still take back, and it cannot see position
+// n+1 before position n.
 //
 // # Layout
 //
 // The log maps big-endian positions to encoded records; a stream index maps
 // (stream, revision) to a position and an event-id index maps event ids to
-// positions (see codec.go). Snapshots live in their own keyspace and are
+// positions (see codec.go). An in-memory Bloom filter in front of the id
+// index keeps the check that an append's ids are new off Pebble's
+// memtables (see idfilter.go). Snapshots live in their own keyspace and are
 // written without a sync: they are a cache.
 package embedded
 
@@ -58,16 +61,19 @@ var (
 type Options struct {
 	// CacheSize is the size in bytes of Pebble's block cache, which keeps
 	// recently read blocks of the log and indexes in memory. Zero means
-	// 64 MiB.
+	// 64 MiB. The store reserves twice MemTableSize on top of it, because
+	// Pebble charges its memtables to the same cache.
 	CacheSize int64
 	// MemTableSize is the size in bytes of Pebble's memtable. Recent
-	// records are read from it by subscribers and by the idempotency and
-	// stream-head checks, so a larger one saves disk reads; it also sets
-	// how much WAL is replayed after a crash. Zero means 64 MiB.
+	// records are read from it by subscribers and by the stream-head
+	// checks, so a larger one saves disk reads and makes for fewer,
+	// larger flushes; it also sets how much WAL is replayed after a
+	// crash. Zero means 64 MiB.
 	MemTableSize uint64
-	// MaxGroupSize caps how many appends share one commit (one fsync). A
-	// larger group amortises the fsync over more appends but makes each
-	// wait for more work. Zero means 512.
+	// MaxGroupSize caps how many appends the committer puts in one
+	// Pebble batch. Batches are synced together, so this bounds the work
+	// between two looks at the queue rather than the appends per fsync.
+	// Zero means 512.
 	MaxGroupSize int
 	// StreamCacheSize caps how many stream heads (last revision and
 	// position) the committer keeps in memory; a head that is not cached

@@ -6,15 +6,23 @@
 // Tokens: tok_success succeeds shortly, tok_delayed succeeds after a few
 // seconds, tok_decline fails with a reason; any other token is declined on
 // the spot as invalid.
+//
+// Like a real provider, it does not forget a charge it accepted when the
+// process that asked dies: accepted charges are kept in a ledger file
+// (appended and synced before Charge returns) until their notification was
+// acknowledged, and a restarted sandbox sends what is still owed.
 package sandbox
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -47,27 +55,99 @@ type Gateway struct {
 
 	mu      sync.Mutex
 	charged map[uuid.UUID]bool
+	ledger  *os.File
 	wg      sync.WaitGroup
 	ctx     context.Context
 	stop    context.CancelFunc
 }
 
-// New returns a sandbox that notifies webhookURL, signing with secret.
-func New(webhookURL string, secret []byte, log *slog.Logger) *Gateway {
+// entry is one line of the ledger: a notification owed (Due set) or sent
+// (Sent true).
+type entry struct {
+	Notification notification `json:"n"`
+	Due          time.Time    `json:"due,omitempty"`
+	Sent         bool         `json:"sent,omitempty"`
+}
+
+// Open returns a sandbox that notifies webhookURL, signing with secret, and
+// keeps its ledger at ledgerPath. Notifications owed from before a restart
+// are sent again (the webhook is idempotent).
+func Open(ledgerPath, webhookURL string, secret []byte, log *slog.Logger) (*Gateway, error) {
 	ctx, stop := context.WithCancel(context.Background())
-	return &Gateway{
+	g := &Gateway{
 		url: webhookURL, secret: secret, log: log,
 		client: &http.Client{Timeout: 5 * time.Second},
 		Settle: 200 * time.Millisecond, Delayed: 3 * time.Second, GiveUpAfter: 2 * time.Minute,
 		charged: map[uuid.UUID]bool{}, ctx: ctx, stop: stop,
 	}
+	owed, err := readLedger(ledgerPath)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	if g.ledger, err = os.OpenFile(ledgerPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600); err != nil {
+		stop()
+		return nil, fmt.Errorf("sandbox: open ledger: %w", err)
+	}
+	for id, e := range owed {
+		g.charged[id] = true
+		g.wg.Add(1)
+		go g.notify(e.Notification, time.Until(e.Due))
+	}
+	if len(owed) > 0 {
+		log.Info("sandbox gateway: resending notifications owed from before a restart", "count", len(owed))
+	}
+	return g, nil
 }
 
-// Close stops pending notifications. A real provider would still send
-// them; the payments service reconciles on start-up.
+func readLedger(path string) (map[uuid.UUID]entry, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: read ledger: %w", err)
+	}
+	defer f.Close()
+	owed := map[uuid.UUID]entry{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var e entry
+		if json.Unmarshal(sc.Bytes(), &e) != nil {
+			continue // a line torn by a crash was never acknowledged
+		}
+		id, err := uuid.Parse(e.Notification.PaymentID)
+		if err != nil {
+			continue
+		}
+		if e.Sent {
+			delete(owed, id)
+		} else {
+			owed[id] = e
+		}
+	}
+	return owed, sc.Err()
+}
+
+func (g *Gateway) write(e entry, sync bool) error {
+	line, _ := json.Marshal(e)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, err := g.ledger.Write(append(line, '\n')); err != nil {
+		return err
+	}
+	if sync {
+		return g.ledger.Sync()
+	}
+	return nil
+}
+
+// Close stops sending. What is still owed stays in the ledger and is sent
+// by the next Open.
 func (g *Gateway) Close() {
 	g.stop()
 	g.wg.Wait()
+	g.ledger.Close()
 }
 
 // notification is the provider's webhook body (API.md, POST /payment/status).
@@ -99,6 +179,13 @@ func (g *Gateway) Charge(_ context.Context, c commands.Charge) (commands.ChargeR
 	g.charged[c.PaymentID] = true
 	g.mu.Unlock()
 	if !seen {
+		// Accepted means remembered: the charge is on disk before we say so.
+		if err := g.write(entry{Notification: n, Due: time.Now().Add(after)}, true); err != nil {
+			g.mu.Lock()
+			delete(g.charged, c.PaymentID)
+			g.mu.Unlock()
+			return commands.ChargeResult{}, fmt.Errorf("sandbox: record charge: %w", err)
+		}
 		g.wg.Add(1)
 		go g.notify(n, after)
 	}
@@ -122,7 +209,15 @@ func (g *Gateway) notify(n notification, after time.Duration) {
 	backoff := 100 * time.Millisecond
 	for {
 		err := g.post(body)
-		if err == nil {
+		var permanent *permanentError
+		if err == nil || errors.As(err, &permanent) {
+			if err != nil {
+				g.log.Error("sandbox gateway: notification refused for good", "payment_id", n.PaymentID, "err", err)
+			}
+			// Losing this line only means sending again after a restart.
+			if werr := g.write(entry{Notification: n, Sent: true}, false); werr != nil {
+				g.log.Warn("sandbox gateway: ledger", "err", werr)
+			}
 			return
 		}
 		if time.Now().After(deadline) {
@@ -153,8 +248,19 @@ func (g *Gateway) post(body []byte) error {
 		return err
 	}
 	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
+	switch {
+	case resp.StatusCode/100 == 2:
+		return nil
+	case resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusUnauthorized:
+		// The payments service understood and refused (unknown payment, a
+		// verdict contradicting an earlier one): retrying cannot help. A
+		// 401 may be a secret being rotated, so it is retried.
+		return &permanentError{status: resp.Status}
+	default:
 		return fmt.Errorf("webhook answered %s", resp.Status)
 	}
-	return nil
 }
+
+type permanentError struct{ status string }
+
+func (e *permanentError) Error() string { return "webhook answered " + e.status }

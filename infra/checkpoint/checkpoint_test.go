@@ -1,0 +1,50 @@
+package checkpoint
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestFilesKeepCheckpointsAcrossReopen(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	f, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos, err := f.Load(ctx, "booking-saga"); err != nil || pos != 0 {
+		t.Fatalf("fresh checkpoint = %d, %v; want 0", pos, err)
+	}
+	for _, p := range []uint64{1, 500, 1 << 40} {
+		if err := f.Save(ctx, "booking-saga", p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g, _ := Open(dir)
+	if pos, err := g.Load(ctx, "booking-saga"); err != nil || pos != 1<<40 {
+		t.Fatalf("after reopen = %d, %v", pos, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("temporary files left behind: %v", entries)
+	}
+}
+
+func TestFilesRefuseBadNamesAndCorruptFiles(t *testing.T) {
+	dir := t.TempDir()
+	f, _ := Open(dir)
+	ctx := context.Background()
+	for _, name := range []string{"", "../escape", "UPPER", "a/b"} {
+		if err := f.Save(ctx, name, 1); err == nil {
+			t.Errorf("name %q accepted", name)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "x.pos"), []byte("abc"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Load(ctx, "x"); err == nil {
+		t.Fatal("a corrupt checkpoint file was read as valid")
+	}
+}

@@ -1,4 +1,0 @@
-package embedded
-
-// TmpMetrics is a temporary diagnostic.
-func (s *Store) TmpMetrics() string { return s.db.Metrics().String() }
