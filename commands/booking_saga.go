@@ -192,3 +192,42 @@ func (s *BookingSaga) Key(rec *es.Record, p es.Payload) uuid.UUID {
 	}
 	return rec.AggregateID
 }
+
+// ReasonNotProcessed rejects a booking whose placement could not be
+// carried through after every retry.
+const ReasonNotProcessed = "not_processed"
+
+// GiveUp compensates for a record the bus gives up on after bounded
+// retries, so that no booking stays pending and no seat stays held because
+// of one bad message:
+//
+//	booking placed     → the booking is rejected (no seats were held)
+//	seats held         → the booking is rejected and the seats released
+//	payment succeeded  → the payment is refunded (the booking will expire)
+//
+// Other reactions have nothing to undo; their dead letter is for an
+// operator.
+func (s *BookingSaga) GiveUp(ctx context.Context, rec *es.Record, p es.Payload, cause error) error {
+	s.log.Error("booking saga gives up on a record", "type", rec.Type, "stream", rec.Stream, "err", cause)
+	reject := func(id uuid.UUID) error {
+		_, err := s.bookings.change(ctx, id, Caused(rec, "give-up-reject"), func(b *booking.Booking, now time.Time) error {
+			return b.Reject(ReasonNotProcessed, now)
+		})
+		if errors.Is(err, fault.ErrConflict) {
+			return nil // it moved on by itself meanwhile
+		}
+		return err
+	}
+	switch e := p.(type) {
+	case booking.Placed:
+		return reject(e.BookingID)
+	case event.SeatsHeld:
+		if err := reject(e.BookingID); err != nil {
+			return err
+		}
+		return s.send.Send(ctx, Caused(rec, "give-up-release"), ReleaseSeats{EventID: rec.AggregateID, BookingID: e.BookingID})
+	case payment.Settled:
+		return s.send.Send(ctx, Caused(rec, "give-up-refund"), RefundPayment{PaymentID: rec.AggregateID, BookingID: e.BookingID, Reason: "booking could not be confirmed"})
+	}
+	return nil
+}

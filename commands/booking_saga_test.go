@@ -14,6 +14,7 @@ import (
 	"github.com/ticketd/ticketing/domain/event"
 	"github.com/ticketd/ticketing/domain/fault"
 	"github.com/ticketd/ticketing/domain/payment"
+	"github.com/ticketd/ticketing/infra/bus/inproc"
 )
 
 var general = event.TicketType{Name: "general", Price: 150_000, Capacity: 100}
@@ -432,5 +433,36 @@ func TestPlacingAgainWithTheSameIDIsIdempotent(t *testing.T) {
 	}
 	if got := s.seats(ev, "general"); got.Held != 2 {
 		t.Fatalf("seats held = %d, want 2: the repeat must not book again", got.Held)
+	}
+}
+
+// failingSender refuses every hold, as an events service that keeps
+// failing would; everything else goes through.
+type failingSender struct{ next commands.Sender }
+
+func (f failingSender) Send(ctx context.Context, msg commands.Msg, cmd commands.Command) error {
+	if _, ok := cmd.(commands.HoldSeats); ok {
+		return errors.New("events service unavailable")
+	}
+	return f.next.Send(ctx, msg, cmd)
+}
+
+func TestABookingWhoseHoldKeepsFailingIsRejectedNotLeftPending(t *testing.T) {
+	s := newSystem(t)
+	s.halt()
+	router := commands.NewRouter()
+	router.RouteEvents(s.desk)
+	router.RoutePayments(s.payments)
+	s.runner.MaxAttempts, s.runner.Backoff = 3, time.Millisecond
+	s.reactors = []inproc.Reactor{commands.NewBookingSaga(s.bookings, failingSender{router}, discardLog())}
+	s.start()
+
+	ev := s.createEvent(general)
+	id := s.place(uuid.New(), ev, "general", 1)
+	if b := s.waitStatus(id, booking.StatusRejected); b.Reason != commands.ReasonNotProcessed {
+		t.Fatalf("reason = %q", b.Reason)
+	}
+	if got := s.seats(ev, "general"); got.Held != 0 {
+		t.Fatalf("seats held = %d", got.Held)
 	}
 }

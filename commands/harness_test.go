@@ -172,9 +172,11 @@ type system struct {
 
 const holdTTL = 10 * time.Minute
 
+func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
 func newSystem(t *testing.T) *system {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := discardLog()
 	clk := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
 	store := memory.New()
 	reg := commands.NewRegistry()

@@ -41,6 +41,14 @@ type Keyer interface {
 	Key(rec *es.Record, p es.Payload) uuid.UUID
 }
 
+// Compensator is implemented by reactors that can undo the business effect
+// of a record they are giving up on (reject the booking whose seats could
+// not be held, say), so that a dead letter never leaves a flow half done.
+// It is called once, before the record is dead-lettered.
+type Compensator interface {
+	GiveUp(ctx context.Context, rec *es.Record, p es.Payload, cause error) error
+}
+
 // Log is the part of the event store the runner reads.
 type Log interface {
 	SubscribeAll(ctx context.Context, from uint64, filter es.Filter, handle func(batch []es.Record) error) error
@@ -211,6 +219,11 @@ func (rn *Runner) handle(ctx, stop context.Context, r Reactor, j job, tr *tracke
 			return
 		}
 		if attempt >= rn.MaxAttempts {
+			if c, ok := r.(Compensator); ok {
+				if cerr := c.GiveUp(ctx, j.rec, j.p, err); cerr != nil {
+					rn.logger.Error("compensation failed", "subscriber", name, "type", j.rec.Type, "stream", j.rec.Stream, "err", cerr)
+				}
+			}
 			rn.deadLetter(ctx, name, j.rec, err)
 			tr.completed(j.rec.Position)
 			return
