@@ -117,7 +117,9 @@ type Options struct {
 	Metrics  *Metrics
 	// CatchUp waits until the read models have applied everything written
 	// so far. A read that misses right after a write calls it and tries
-	// once more, so a client reads its own writes.
+	// once more, so a client reads its own writes. Without it (when the
+	// read models are fed from another process and no log position can be
+	// waited for), a miss is retried for a short while instead.
 	CatchUp func(ctx context.Context) error
 	// OpenAPI is the document served at /openapi.yaml.
 	OpenAPI []byte
@@ -284,19 +286,35 @@ func equalFold(a, b string) bool {
 	return true
 }
 
+// freshWait bounds how long a read that misses waits for the read models.
+const freshWait = 2 * time.Second
+
 // fresh runs a read; if it misses, it waits for the read models to catch up
 // with everything written so far and reads again.
 func (s *Server) fresh(ctx context.Context, read func() error) error {
 	err := read()
-	if !errors.Is(err, fault.ErrNotFound) || s.CatchUp == nil {
+	if !errors.Is(err, fault.ErrNotFound) {
 		return err
 	}
-	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	waitCtx, cancel := context.WithTimeout(ctx, freshWait)
 	defer cancel()
-	if cErr := s.CatchUp(waitCtx); cErr != nil {
-		return err
+	if s.CatchUp != nil {
+		if cErr := s.CatchUp(waitCtx); cErr != nil {
+			return err
+		}
+		return read()
 	}
-	return read()
+	t := time.NewTicker(25 * time.Millisecond)
+	defer t.Stop()
+	for errors.Is(err, fault.ErrNotFound) {
+		select {
+		case <-waitCtx.Done():
+			return err
+		case <-t.C:
+			err = read()
+		}
+	}
+	return err
 }
 
 // idempotencyKey returns the request's Idempotency-Key, "" when absent.
