@@ -20,7 +20,8 @@ import (
 // when ctx is done (with ctx.Err()) or when handle returns an error (with
 // that error).
 //
-// ReadAll returns up to limit records with Position greater than from.
+// ReadAll returns up to limit (which must be positive) records with
+// Position greater than from.
 // HeadPosition is the Position of the last committed record, 0 if none.
 type EventLog interface {
 	SubscribeAll(ctx context.Context, from uint64, filter es.Filter, handle func(batch []es.Record) error) error

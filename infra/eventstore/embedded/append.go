@@ -2,7 +2,6 @@ package embedded
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -140,20 +139,3 @@ func (r *appendReq) fill(stream string, expected es.ExpectedRevision, records []
 	}
 	return nil
 }
-
-// streamHead is what the committer knows of a stream's end.
-type streamHead struct {
-	rev    uint64 // revision of the last record
-	pos    uint64 // position of the last record
-	exists bool
-}
-
-// idLoc is where an event id is stored.
-type idLoc struct {
-	stream string
-	rev    uint64
-	pos    uint64
-}
-
-// positionOf decodes a log key or an index value.
-func positionOf(b []byte) uint64 { return binary.BigEndian.Uint64(b[len(b)-8:]) }

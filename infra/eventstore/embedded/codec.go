@@ -63,6 +63,9 @@ func putLogKey(dst []byte, pos uint64) {
 	binary.BigEndian.PutUint64(dst[1:], pos)
 }
 
+// positionOf decodes a log key or an index value.
+func positionOf(b []byte) uint64 { return binary.BigEndian.Uint64(b[len(b)-8:]) }
+
 // streamPrefix returns the prefix shared by every index key of stream.
 func streamPrefix(stream string) []byte {
 	p := make([]byte, 0, 1+binary.MaxVarintLen64+len(stream)+8)
@@ -84,13 +87,6 @@ func streamUpper(prefix []byte) []byte {
 	for range 9 {
 		k = append(k, 0xff)
 	}
-	return k
-}
-
-func idKey(id uuid.UUID) []byte {
-	k := make([]byte, 17)
-	k[0] = tagID
-	copy(k[1:], id[:])
 	return k
 }
 

@@ -65,6 +65,20 @@ type committer struct {
 	failed error
 }
 
+// streamHead is what the committer knows of a stream's end.
+type streamHead struct {
+	rev    uint64 // revision of the last record
+	pos    uint64 // position of the last record
+	exists bool
+}
+
+// idLoc is where an event id is stored.
+type idLoc struct {
+	stream string
+	rev    uint64
+	pos    uint64
+}
+
 // written is a group on its way from the committer to the syncer.
 type written struct {
 	group   []*appendReq

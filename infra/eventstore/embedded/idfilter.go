@@ -21,9 +21,10 @@ import (
 //
 // The filter is rebuilt from the index when the store opens, in the
 // background: until it is complete, lookups go to Pebble. It takes about
-// 1.25 bytes per stored event, and grows by adding segments twice the size
-// of the last, so that its false-positive rate stays bounded however the
-// store grows.
+// 1.25 bytes per event stored at open, and grows by adding segments twice
+// the size of the last, each with more bits per id than the one before,
+// so that the sum of their false-positive rates stays around 2% however
+// the store grows.
 //
 // The segments slice is owned by the committer. The first segment is
 // shared with the builder; bits are set with atomic ORs so that the two
@@ -36,8 +37,12 @@ type idFilter struct {
 }
 
 const (
-	bloomBitsPerID = 10
-	bloomProbes    = 7 // optimal for 10 bits per key
+	// bloomBitsPerID is the density of the first segment; each later one
+	// adds bloomBitsStep, up to bloomMaxBitsPerID.
+	bloomBitsPerID    = 10
+	bloomBitsStep     = 2
+	bloomMaxBitsPerID = 20
+	bloomProbes       = 7 // optimal for 10 bits per id, good beyond
 	// bloomMinCapacity keeps a small store from growing segment by tiny
 	// segment.
 	bloomMinCapacity = 1 << 20
@@ -45,7 +50,7 @@ const (
 
 func newIDFilter(stored uint64) *idFilter {
 	f := &idFilter{seed: maphash.MakeSeed()}
-	f.segments = []*bloomSegment{newBloomSegment(max(2*stored, bloomMinCapacity))}
+	f.segments = []*bloomSegment{newBloomSegment(max(2*stored, bloomMinCapacity), bloomBitsPerID)}
 	return f
 }
 
@@ -53,7 +58,7 @@ func newIDFilter(stored uint64) *idFilter {
 func (f *idFilter) add(id uuid.UUID) {
 	last := f.segments[len(f.segments)-1]
 	if last.count.Load() >= last.capacity {
-		last = newBloomSegment(2 * last.capacity)
+		last = newBloomSegment(2*last.capacity, min(last.bitsPerID+bloomBitsStep, bloomMaxBitsPerID))
 		f.segments = append(f.segments, last)
 	}
 	last.add(maphash.Comparable(f.seed, id))
@@ -77,15 +82,16 @@ func (f *idFilter) mayContain(id uuid.UUID) bool {
 // bloomSegment is a blocked Bloom filter: all probes of one id fall in one
 // 64-byte block, so a lookup touches one cache line.
 type bloomSegment struct {
-	words    []atomic.Uint64 // blocks of 8 words
-	blocks   uint64
-	capacity uint64
-	count    atomic.Uint64
+	words     []atomic.Uint64 // blocks of 8 words
+	blocks    uint64
+	capacity  uint64
+	bitsPerID uint64
+	count     atomic.Uint64
 }
 
-func newBloomSegment(capacity uint64) *bloomSegment {
-	blocks := (capacity*bloomBitsPerID + 511) / 512
-	return &bloomSegment{words: make([]atomic.Uint64, blocks*8), blocks: blocks, capacity: capacity}
+func newBloomSegment(capacity, bitsPerID uint64) *bloomSegment {
+	blocks := (capacity*bitsPerID + 511) / 512
+	return &bloomSegment{words: make([]atomic.Uint64, blocks*8), blocks: blocks, capacity: capacity, bitsPerID: bitsPerID}
 }
 
 func (s *bloomSegment) add(h uint64) {

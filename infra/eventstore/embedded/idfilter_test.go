@@ -13,7 +13,7 @@ import (
 func TestIDFilterHasNoFalseNegatives(t *testing.T) {
 	f := &idFilter{}
 	f.seed = newIDFilter(0).seed
-	f.segments = []*bloomSegment{newBloomSegment(1000)} // forces growth
+	f.segments = []*bloomSegment{newBloomSegment(1000, bloomBitsPerID)} // forces growth
 	f.ready.Store(true)
 	added := make([]uuid.UUID, 200_000)
 	for i := range added {
@@ -35,10 +35,12 @@ func TestIDFilterHasNoFalseNegatives(t *testing.T) {
 			positives++
 		}
 	}
-	// One segment at 10 bits per id is about 1%; a few partly filled
-	// segments add up to a few percent at most.
-	if rate := float64(positives) / probes; rate > 0.04 {
+	// The first segment at 10 bits per id is about 1%, the denser later
+	// ones add less and less.
+	if rate := float64(positives) / probes; rate > 0.03 {
 		t.Errorf("false-positive rate %.3f", rate)
+	} else {
+		t.Logf("false-positive rate %.4f over %d segments", rate, len(f.segments))
 	}
 }
 

@@ -195,7 +195,7 @@ func TestCloseFailsQueuedAppends(t *testing.T) {
 
 func TestRefusesForeignPebbleData(t *testing.T) {
 	dir := t.TempDir()
-	db, err := pebble.Open(dir, &pebble.Options{})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quiet{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestRefusesForeignPebbleData(t *testing.T) {
 		t.Errorf("Open of a foreign Pebble database = %v", err)
 	}
 	// The failed open released the directory.
-	db, err = pebble.Open(dir, &pebble.Options{})
+	db, err = pebble.Open(dir, &pebble.Options{Logger: quiet{}})
 	if err != nil {
 		t.Fatalf("directory still locked after a failed Open: %v", err)
 	}
@@ -229,4 +229,13 @@ func TestCloseIsIdempotent(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
+}
+
+// quiet drops the log of the Pebble databases the tests open directly.
+type quiet struct{}
+
+func (quiet) Infof(string, ...any)  {}
+func (quiet) Errorf(string, ...any) {}
+func (quiet) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
 }

@@ -155,18 +155,21 @@ func (h *harness) testGlobalOrder(t *testing.T) {
 
 	var clock atomic.Int64
 	halfway := make(chan struct{})
+	var halfwayOnce sync.Once
+	reachHalfway := func() { halfwayOnce.Do(func() { close(halfway) }) }
 	logs := make([][]appendRecord, writers)
 	errs := make(chan error, writers)
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
+			defer reachHalfway() // even if this writer fails early
 			heads := make([]int64, streamsPerWriter)
 			for i := range heads {
 				heads[i] = -1
 			}
 			for i := range appendsPerWriter {
 				if w == 0 && i == appendsPerWriter/2 {
-					close(halfway)
+					reachHalfway()
 				}
 				k := (i*7 + w) % streamsPerWriter
 				stream := ns.stream(fmt.Sprintf("w%d-s%d", w, k))

@@ -47,17 +47,15 @@ func WithReopen(reopen func(t *testing.T, closed Store) Store) Option {
 }
 
 // Run runs the contract suite. open returns a ready store for one test;
-// the suite closes it when the test ends. Without WithReopen, the tests
-// that need a reopen are not run.
+// the suite closes it when the test ends. The tests run in parallel, so
+// open may be called concurrently. Without WithReopen, the tests that need
+// a reopen are not run.
 func Run(t *testing.T, open func(t *testing.T) Store, opts ...Option) {
 	h := &harness{open: open}
 	for _, o := range opts {
 		o(h)
 	}
-	groups := []struct {
-		name  string
-		tests []test
-	}{
+	groups := []group{
 		{"Append", h.appendTests()},
 		{"Idempotency", h.idempotencyTests()},
 		{"Concurrency", h.concurrencyTests()},
@@ -67,10 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) Store, opts ...Option) {
 		{"Close", h.closeTests()},
 	}
 	if h.reopen != nil {
-		groups = append(groups, struct {
-			name  string
-			tests []test
-		}{"Reopen", h.reopenTests()})
+		groups = append(groups, group{"Reopen", h.reopenTests()})
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -82,6 +77,11 @@ func Run(t *testing.T, open func(t *testing.T) Store, opts ...Option) {
 			}
 		})
 	}
+}
+
+type group struct {
+	name  string
+	tests []test
 }
 
 type test struct {
