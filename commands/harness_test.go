@@ -131,7 +131,7 @@ func (w writeSide) PayableBooking(ctx context.Context, id uuid.UUID) (commands.P
 }
 
 func (w writeSide) DueHolds(ctx context.Context, now time.Time, limit int) ([]uuid.UUID, error) {
-	recs, err := w.store.ReadAll(ctx, 0, 0)
+	recs, err := w.store.ReadAll(ctx, 0, 1<<30)
 	if err != nil {
 		return nil, err
 	}
