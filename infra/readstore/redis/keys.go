@@ -75,12 +75,3 @@ func userMember(user uuid.UUID, createdAt time.Time, id uuid.UUID) string {
 func dueMember(expiresAt time.Time, id uuid.UUID) string {
 	return string(sortKey(expiresAt, id.String()))
 }
-
-// idOfMember is the id in a listing or due member.
-func idOfMember(m string) (uuid.UUID, bool) {
-	if len(m) < keyLen {
-		return uuid.Nil, false
-	}
-	id, err := uuid.Parse(m[timeLen:keyLen])
-	return id, err == nil
-}

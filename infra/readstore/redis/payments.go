@@ -1,0 +1,110 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/ticketd/ticketing/projections"
+	"github.com/ticketd/ticketing/readmodels"
+)
+
+var (
+	_ readmodels.PaymentReader  = (*PaymentViews)(nil)
+	_ projections.PaymentsStore = (*PaymentViews)(nil)
+)
+
+// PaymentViews is the payment read model: the reader port of the payment
+// queries and the store port of the payments projector.
+type PaymentViews struct {
+	sp *space
+}
+
+// Checkpoint is the position up to which the payments projection has
+// committed.
+func (v *PaymentViews) Checkpoint(ctx context.Context) (uint64, error) {
+	return v.sp.checkpoint(ctx)
+}
+
+// Payment returns the payment id.
+func (v *PaymentViews) Payment(ctx context.Context, id uuid.UUID) (readmodels.PaymentView, bool, error) {
+	data, ok, err := v.sp.getOne(ctx, "v", id.String())
+	if err != nil {
+		return readmodels.PaymentView{}, false, fmt.Errorf("redis: payment %s: %w", id, err)
+	}
+	if !ok {
+		return readmodels.PaymentView{}, false, nil
+	}
+	p, err := decodePayment(data)
+	if err != nil {
+		return readmodels.PaymentView{}, false, fmt.Errorf("redis: payment %s: %w", id, err)
+	}
+	return p, true, nil
+}
+
+// paymentsByID returns the payments of ids that exist, a round trip per
+// thousand ids.
+func (v *PaymentViews) paymentsByID(ctx context.Context, ids []uuid.UUID) ([]readmodels.PaymentView, error) {
+	var out []readmodels.PaymentView
+	for len(ids) > 0 {
+		n := min(len(ids), 1000)
+		fields := make([]string, n)
+		for i, id := range ids[:n] {
+			fields[i] = id.String()
+		}
+		ids = ids[n:]
+		res, err := v.sp.get(ctx, "v", fields...)
+		if err != nil {
+			return nil, fmt.Errorf("redis: payments: %w", err)
+		}
+		for _, r := range res {
+			if data, ok := r.(string); ok {
+				p, err := decodePayment([]byte(data))
+				if err != nil {
+					return nil, fmt.Errorf("redis: payments: %w", err)
+				}
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Commit stores one batch of the payments projection atomically, with
+// the move of its checkpoint.
+func (v *PaymentViews) Commit(ctx context.Context, c projections.PaymentsCommit) error {
+	payments := lastOfEach(c.Payments, func(p *readmodels.PaymentView) uuid.UUID { return p.ID })
+	args := make([]any, 0, 1+2*len(payments))
+	args = append(args, len(payments))
+	for i := range payments {
+		data, err := encodePayment(&payments[i])
+		if err != nil {
+			return fmt.Errorf("redis: commit payments: encode payment %s: %w", payments[i].ID, err)
+		}
+		args = append(args, payments[i].ID.String(), data)
+	}
+	return v.sp.commit(ctx, byIDCommitScript, c.From, c.To, args...)
+}
+
+// Stage returns a fresh, empty version of the payment read model for a
+// rebuild; see EventViews.Stage.
+func (v *PaymentViews) Stage() (*PaymentViews, error) {
+	sp, err := v.sp.stage()
+	if err != nil {
+		return nil, err
+	}
+	return &PaymentViews{sp: sp}, nil
+}
+
+// Promote switches readers and writers of v to the staged version; see
+// EventViews.Promote.
+func (v *PaymentViews) Promote(staged *PaymentViews) error {
+	if staged == nil {
+		return v.sp.promote(nil)
+	}
+	return v.sp.promote(staged.sp)
+}
+
+// Discard deletes a staged version that will not be promoted.
+func (v *PaymentViews) Discard() error { return v.sp.discard() }

@@ -1,0 +1,82 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/ticketd/ticketing/projections"
+	"github.com/ticketd/ticketing/readmodels"
+)
+
+var (
+	_ readmodels.ProfileReader  = (*ProfileViews)(nil)
+	_ projections.ProfilesStore = (*ProfileViews)(nil)
+)
+
+// ProfileViews is the profile read model: the reader port of the profile
+// queries and the store port of the profiles projector.
+type ProfileViews struct {
+	sp *space
+}
+
+// Checkpoint is the position up to which the profiles projection has
+// committed.
+func (v *ProfileViews) Checkpoint(ctx context.Context) (uint64, error) {
+	return v.sp.checkpoint(ctx)
+}
+
+// Profile returns the profile of user id.
+func (v *ProfileViews) Profile(ctx context.Context, id uuid.UUID) (readmodels.ProfileView, bool, error) {
+	data, ok, err := v.sp.getOne(ctx, "v", id.String())
+	if err != nil {
+		return readmodels.ProfileView{}, false, fmt.Errorf("redis: profile %s: %w", id, err)
+	}
+	if !ok {
+		return readmodels.ProfileView{}, false, nil
+	}
+	p, err := decodeProfile(data)
+	if err != nil {
+		return readmodels.ProfileView{}, false, fmt.Errorf("redis: profile %s: %w", id, err)
+	}
+	return p, true, nil
+}
+
+// Commit stores one batch of the profiles projection atomically, with
+// the move of its checkpoint.
+func (v *ProfileViews) Commit(ctx context.Context, c projections.ProfilesCommit) error {
+	profiles := lastOfEach(c.Profiles, func(p *readmodels.ProfileView) uuid.UUID { return p.ID })
+	args := make([]any, 0, 1+2*len(profiles))
+	args = append(args, len(profiles))
+	for i := range profiles {
+		data, err := encodeProfile(&profiles[i])
+		if err != nil {
+			return fmt.Errorf("redis: commit profiles: encode profile %s: %w", profiles[i].ID, err)
+		}
+		args = append(args, profiles[i].ID.String(), data)
+	}
+	return v.sp.commit(ctx, byIDCommitScript, c.From, c.To, args...)
+}
+
+// Stage returns a fresh, empty version of the profile read model for a
+// rebuild; see EventViews.Stage.
+func (v *ProfileViews) Stage() (*ProfileViews, error) {
+	sp, err := v.sp.stage()
+	if err != nil {
+		return nil, err
+	}
+	return &ProfileViews{sp: sp}, nil
+}
+
+// Promote switches readers and writers of v to the staged version; see
+// EventViews.Promote.
+func (v *ProfileViews) Promote(staged *ProfileViews) error {
+	if staged == nil {
+		return v.sp.promote(nil)
+	}
+	return v.sp.promote(staged.sp)
+}
+
+// Discard deletes a staged version that will not be promoted.
+func (v *ProfileViews) Discard() error { return v.sp.discard() }
