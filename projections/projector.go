@@ -201,6 +201,14 @@ func (p *Projector) handle(ctx context.Context, batch []es.Record, buf []decoded
 	}
 	start := time.Now()
 	if err := p.proj.apply(ctx, from, last, buf); err != nil {
+		// Another instance may have committed this batch already; then
+		// the contradiction met here is not a bug but a lost race, and
+		// the answer is to resume from the stored checkpoint.
+		if !errors.Is(err, ErrCheckpointConflict) {
+			if stored, cerr := p.proj.checkpoint(ctx); cerr == nil && stored != from {
+				return buf, fmt.Errorf("%w: stored %d, this instance was at %d (%v)", ErrCheckpointConflict, stored, from, err)
+			}
+		}
 		return buf, err
 	}
 	p.setCheckpoint(last)
