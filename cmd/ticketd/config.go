@@ -34,7 +34,18 @@ type Config struct {
 	// LoginsPerIP and LoginsPerEmail bound login attempts per minute.
 	LoginsPerIP    int
 	LoginsPerEmail int
+	// Distributed mode.
+	KafkaTopicPrefix string
+	KafkaPartitions  int
+	RedisPrefix      string
 }
+
+// Distributed reports whether this process is one of several that share
+// Kafka and Redis, rather than the whole system on embedded adapters.
+func (c *Config) Distributed() bool { return c.KafkaBrokers != "" }
+
+// serviceList names the services this process runs, as one word.
+func (c *Config) serviceList() string { return strings.Join(c.Services, "+") }
 
 // AllServices are the services one process can run.
 var AllServices = []string{"users", "events", "bookings", "payments", "projector"}
@@ -71,6 +82,9 @@ func loadConfig(args []string, getenv func(string) string) (*Config, error) {
 	fs.StringVar(&delayed, "sandbox-delayed", env("TICKETD_SANDBOX_DELAYED", "3s"), "how long the sandbox gateway takes to settle tok_delayed (TICKETD_SANDBOX_DELAYED)")
 	fs.IntVar(&c.LoginsPerIP, "login-limit-per-ip", envInt(getenv, "TICKETD_LOGIN_LIMIT_PER_IP", 30), "login attempts per minute from one client address (TICKETD_LOGIN_LIMIT_PER_IP)")
 	fs.IntVar(&c.LoginsPerEmail, "login-limit-per-email", envInt(getenv, "TICKETD_LOGIN_LIMIT_PER_EMAIL", 10), "failed login attempts per minute for one account (TICKETD_LOGIN_LIMIT_PER_EMAIL)")
+	fs.StringVar(&c.KafkaTopicPrefix, "kafka-topic-prefix", env("TICKETD_KAFKA_TOPIC_PREFIX", "ticketing"), "prefix of every Kafka topic (TICKETD_KAFKA_TOPIC_PREFIX)")
+	fs.IntVar(&c.KafkaPartitions, "kafka-partitions", envInt(getenv, "TICKETD_KAFKA_PARTITIONS", 6), "partitions of the service and command topics created at start-up (TICKETD_KAFKA_PARTITIONS)")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", env("TICKETD_REDIS_PREFIX", "ticketd"), "prefix of every Redis key (TICKETD_REDIS_PREFIX)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -113,21 +127,18 @@ func loadConfig(args []string, getenv func(string) string) (*Config, error) {
 		!strings.HasPrefix(c.EventStoreURL, "esdb+discover://") && !strings.HasPrefix(c.EventStoreURL, "kurrentdb+discover://") {
 		errs = append(errs, errors.New("eventstore-url: want a kurrentdb:// or esdb:// connection string"))
 	}
-	if c.EventStoreURL != "" || c.KafkaBrokers != "" || c.RedisURL != "" {
-		// Distributed adapters are wired by the distributed-mode work; say
-		// so plainly rather than silently running embedded.
-		if c.EventStoreURL != "" {
-			errs = append(errs, errors.New("eventstore-url: the KurrentDB adapter is not available in this build yet"))
-		}
-		if c.KafkaBrokers != "" {
-			errs = append(errs, errors.New("kafka-brokers: the Kafka bus is not available in this build yet"))
-		}
-		if c.RedisURL != "" {
-			errs = append(errs, errors.New("redis-url: Redis read models are not available in this build yet"))
-		}
+	if c.EventStoreURL != "" {
+		// Say so plainly rather than silently running on the embedded store.
+		errs = append(errs, errors.New("eventstore-url: the KurrentDB adapter is not wired in this build yet; leave it empty to keep each service's streams in its own embedded store"))
+	}
+	if (c.KafkaBrokers == "") != (c.RedisURL == "") {
+		errs = append(errs, errors.New("distributed mode needs both TICKETD_KAFKA_BROKERS and TICKETD_REDIS_URL (or neither, for the embedded mode)"))
 	}
 	if len(c.Services) != len(AllServices) && c.KafkaBrokers == "" {
-		errs = append(errs, errors.New("services: running only some services needs the distributed adapters (Kafka, Redis, a shared event store)"))
+		errs = append(errs, errors.New("services: running only some services needs the distributed mode (TICKETD_KAFKA_BROKERS and TICKETD_REDIS_URL)"))
+	}
+	if c.KafkaPartitions < 1 {
+		errs = append(errs, errors.New("kafka-partitions must be at least 1"))
 	}
 	return &c, errors.Join(errs...)
 }

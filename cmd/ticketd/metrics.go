@@ -6,7 +6,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/ticketd/ticketing/infra/eventstore/embedded"
 	"github.com/ticketd/ticketing/projections"
 )
 
@@ -59,16 +58,16 @@ func (m *busMetrics) Checkpointed(sub string, pos uint64) {
 // the figure is an upper bound that falls to 0 when the projection applies
 // a record at the head, and stays up while only others' records are
 // written. Alert on it growing, not on it being above 0.
-func registerLag(reg *prometheus.Registry, p *projections.Projector, store *embedded.Store) {
+func registerLag(reg *prometheus.Registry, p *projections.Projector, head func(context.Context) (uint64, error)) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name:        "ticketd_projection_lag",
 		Help:        "Upper bound of the log positions a projection trails the head (records it does not read count too).",
 		ConstLabels: prometheus.Labels{"projection": p.Name()},
 	}, func() float64 {
-		head, err := store.HeadPosition(context.Background())
+		h, err := head(context.Background())
 		if err != nil {
 			return -1
 		}
-		return float64(head) - float64(p.Checkpoint())
+		return float64(h) - float64(p.Checkpoint())
 	}))
 }

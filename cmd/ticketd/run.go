@@ -18,19 +18,21 @@ import (
 	"github.com/ticketd/ticketing/domain/booking"
 	"github.com/ticketd/ticketing/domain/fault"
 	"github.com/ticketd/ticketing/infra/auth"
-	"github.com/ticketd/ticketing/infra/bus/inproc"
-	"github.com/ticketd/ticketing/infra/checkpoint"
 	"github.com/ticketd/ticketing/infra/eventstore/embedded"
 	"github.com/ticketd/ticketing/infra/httpapi"
 	"github.com/ticketd/ticketing/infra/payment/sandbox"
-	readstore "github.com/ticketd/ticketing/infra/readstore/embedded"
 	"github.com/ticketd/ticketing/projections"
 	"github.com/ticketd/ticketing/readmodels"
 )
 
-// run starts every configured service and serves until ctx is done, then
+// run starts the configured services and serves until ctx is done, then
 // shuts down in order: stop taking requests and let those in flight
 // finish, stop the subscribers at a checkpoint, close the stores.
+//
+// Embedded mode (no Kafka) runs every service in this process. Distributed
+// mode runs the services named in cfg.Services; each keeps its own streams
+// in its own store and talks to the others only through Kafka, and the
+// read models live in Redis.
 func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	store, err := embedded.Open(filepath.Join(cfg.DataDir, "eventstore"), embedded.Options{Logger: log})
 	if err != nil {
@@ -40,119 +42,155 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
-	reads, err := readstore.Open(filepath.Join(cfg.DataDir, "readmodels"), readstore.Options{Logger: log})
-	if err != nil {
-		return err
-	}
-	defer reads.Close()
-	checkpoints, err := checkpoint.Open(filepath.Join(cfg.DataDir, "checkpoints"))
-	if err != nil {
-		return err
-	}
 	jwtSecret, webhookSecret, err := secrets(cfg)
 	if err != nil {
 		return err
 	}
 	metricsReg := prometheus.NewRegistry()
 	metricsReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	obs := newBusMetrics(metricsReg)
 
 	reg := commands.NewRegistry()
 	repo := commands.NewRepository(store, reg, time.Now)
-	feed := readstore.NewPaymentFeed()
+	router := commands.NewRouter()
 
-	projectors := []*projections.Projector{
-		projections.NewEvents(store, reg, reads.Events(), log),
-		projections.NewBookings(store, reg, reads.Bookings(), log),
-		projections.NewPayments(store, reg, reads.Payments(), feed, log),
-		projections.NewProfiles(store, reg, reads.Profiles(), log),
+	var p *platform
+	if cfg.Distributed() {
+		p, err = distributedPlatform(ctx, cfg, log, store, reg, obs)
+	} else {
+		p, err = embeddedPlatform(cfg, log, store, reg, router, obs)
 	}
-	catchUp := func(ctx context.Context) error {
-		head, err := store.HeadPosition(ctx)
-		if err != nil {
-			return err
-		}
-		for _, p := range projectors {
-			if err := p.WaitFor(ctx, head); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	eventQ := readmodels.NewEventQueries(reads.Events())
-	bookingQ := readmodels.NewBookingQueries(reads.Bookings())
-	paymentQ := readmodels.NewPaymentQueries(reads.Payments(), feed)
-	profileQ := readmodels.NewProfileQueries(reads.Profiles())
-
-	hasher := auth.NewArgon2id()
-	tokens, err := auth.NewTokens(jwtSecret, cfg.TokenTTL)
 	if err != nil {
 		return err
 	}
-	users := commands.NewUsers(repo, hasher)
-	desk := commands.NewEventDesk(repo, store, log)
-	bookings := commands.NewBookings(repo, cfg.HoldTTL)
-	payments := commands.NewPayments(repo, payableBookings{q: bookingQ, catchUp: catchUp})
-	router := commands.NewRouter()
-	router.RouteEvents(desk)
-	router.RoutePayments(payments)
+	defer p.reads.close()
+	defer func() {
+		for _, c := range p.close {
+			c()
+		}
+	}()
+
+	eventQ := readmodels.NewEventQueries(p.reads.events)
+	bookingQ := readmodels.NewBookingQueries(p.reads.bookings)
+	paymentQ := readmodels.NewPaymentQueries(p.reads.payments, p.reads.feed)
+	profileQ := readmodels.NewProfileQueries(p.reads.profiles)
+
+	var projectors []*projections.Projector
+	if p.log != nil {
+		projectors = []*projections.Projector{
+			projections.NewEvents(p.log, reg, p.reads.events, log),
+			projections.NewBookings(p.log, reg, p.reads.bookings, log),
+			projections.NewPayments(p.log, reg, p.reads.payments, p.reads.feed, log),
+			projections.NewProfiles(p.log, reg, p.reads.profiles, log),
+		}
+		registerMetrics(metricsReg, projectors, p.log.HeadPosition)
+	}
+	var catchUp func(context.Context) error
+	if p.catchUp != nil {
+		catchUp = p.catchUp(ctx, projectors)
+	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	webhookURL := cfg.WebhookURL
-	if webhookURL == "" {
-		webhookURL = fmt.Sprintf("http://127.0.0.1:%d/payment/status", ln.Addr().(*net.TCPAddr).Port)
-	}
-	gateway, err := sandbox.Open(filepath.Join(cfg.DataDir, "sandbox-gateway.jsonl"), webhookURL, webhookSecret, log)
-	if err != nil {
-		return err
-	}
-	gateway.Settle, gateway.Delayed = cfg.SandboxSettle, cfg.SandboxDelayed
-	defer gateway.Close()
-
-	obs := newBusMetrics(metricsReg)
-	for _, p := range projectors {
-		registerLag(metricsReg, p, store)
-	}
-	runner := inproc.NewRunner(store, reg, checkpoints, store, log, obs)
-
-	server := httpapi.New(httpapi.Options{
-		Log:    log,
-		Tokens: tokens,
-		Users: &httpapi.UserService{Commands: users, Profiles: profileQ, Tokens: tokens,
-			EmailLimiter: auth.NewLoginLimiter(cfg.LoginsPerEmail, time.Minute, auth.DefaultMaxKeys),
-			IPLimiter:    auth.NewLoginLimiter(cfg.LoginsPerIP, time.Minute, auth.DefaultMaxKeys)},
-		Events:   &httpapi.EventService{Commands: desk, Reads: eventQ},
-		Bookings: &httpapi.BookingService{Commands: bookings, Reads: bookingQ, Events: eventQ},
-		Payments: &httpapi.PaymentService{Commands: payments, Reads: paymentQ, WebhookSecret: webhookSecret},
-		Ready: []httpapi.Check{
-			{Name: "eventstore", Check: func(ctx context.Context) error { _, err := store.HeadPosition(ctx); return err }},
-			{Name: "readmodels", Check: func(ctx context.Context) error {
-				_, err := eventQ.ListEvents(ctx, readmodels.EventListRequest{})
-				return err
-			}},
-		},
+	opts := httpapi.Options{
+		Log:     log,
 		Metrics: httpapi.NewMetrics(metricsReg),
 		CatchUp: catchUp,
 		OpenAPI: httpapi.OpenAPIDocument,
-	})
+		Ready: []httpapi.Check{
+			{Name: "eventstore", Check: func(ctx context.Context) error { _, err := store.HeadPosition(ctx); return err }},
+			{Name: "readmodels", Check: p.reads.ping},
+		},
+	}
+	tokens, err := auth.NewTokens(jwtSecret, cfg.TokenTTL)
+	if err != nil {
+		return err
+	}
+	opts.Tokens = tokens
 
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	var wg sync.WaitGroup
-	for _, p := range projectors {
-		supervise(workCtx, &wg, log, "projection "+p.Name(), p.Run)
+	for _, pr := range projectors {
+		supervise(workCtx, &wg, log, "projection "+pr.Name(), pr.Run)
 	}
-	supervise(workCtx, &wg, log, "booking saga", func(ctx context.Context) error {
-		return runner.Run(ctx, commands.NewBookingSaga(bookings, router, log))
-	})
-	supervise(workCtx, &wg, log, "payment processor", func(ctx context.Context) error {
-		return runner.Run(ctx, commands.NewPaymentProcessor(payments, gateway))
-	})
-	supervise(workCtx, &wg, log, "hold expirer", commands.NewExpirer(bookings, bookingQ, log).Run)
+	relay := func(service string) error {
+		if p.relay == nil {
+			return nil
+		}
+		run, err := p.relay(service)
+		if err != nil {
+			return err
+		}
+		supervise(workCtx, &wg, log, "relay "+service, run)
+		return nil
+	}
+	serveCommands := func(service string) {
+		if p.serveCommands != nil {
+			supervise(workCtx, &wg, log, service+" commands", func(ctx context.Context) error { return p.serveCommands(ctx, router, service) })
+		}
+	}
 
-	if cfg.AdminEmail != "" {
+	var users *commands.Users
+	if cfg.Runs("users") {
+		users = commands.NewUsers(repo, auth.NewArgon2id())
+		opts.Users = &httpapi.UserService{
+			Commands: users, Profiles: profileQ, Tokens: tokens,
+			EmailLimiter: auth.NewLoginLimiter(cfg.LoginsPerEmail, time.Minute, auth.DefaultMaxKeys),
+			IPLimiter:    auth.NewLoginLimiter(cfg.LoginsPerIP, time.Minute, auth.DefaultMaxKeys),
+		}
+		if err := relay("users"); err != nil {
+			return err
+		}
+	}
+	if cfg.Runs("events") {
+		desk := commands.NewEventDesk(repo, store, log)
+		router.RouteEvents(desk)
+		opts.Events = &httpapi.EventService{Commands: desk, Reads: eventQ}
+		serveCommands("events")
+		if err := relay("events"); err != nil {
+			return err
+		}
+	}
+	if cfg.Runs("bookings") {
+		bookings := commands.NewBookings(repo, cfg.HoldTTL)
+		opts.Bookings = &httpapi.BookingService{Commands: bookings, Reads: bookingQ, Events: eventQ}
+		saga := commands.NewBookingSaga(bookings, p.sender, log)
+		supervise(workCtx, &wg, log, "booking saga", func(ctx context.Context) error {
+			return p.react(ctx, saga, "bookings", "events", "payments")
+		})
+		supervise(workCtx, &wg, log, "hold expirer", commands.NewExpirer(bookings, bookingQ, log).Run)
+		if err := relay("bookings"); err != nil {
+			return err
+		}
+	}
+	if cfg.Runs("payments") {
+		payments := commands.NewPayments(repo, payableBookings{q: bookingQ, catchUp: catchUp})
+		router.RoutePayments(payments)
+		webhookURL := cfg.WebhookURL
+		if webhookURL == "" {
+			webhookURL = fmt.Sprintf("http://127.0.0.1:%d/payment/status", ln.Addr().(*net.TCPAddr).Port)
+		}
+		gateway, err := sandbox.Open(filepath.Join(cfg.DataDir, "sandbox-gateway.jsonl"), webhookURL, webhookSecret, log)
+		if err != nil {
+			return err
+		}
+		defer gateway.Close()
+		gateway.Settle, gateway.Delayed = cfg.SandboxSettle, cfg.SandboxDelayed
+		opts.Payments = &httpapi.PaymentService{Commands: payments, Reads: paymentQ, WebhookSecret: webhookSecret}
+		processor := commands.NewPaymentProcessor(payments, gateway)
+		supervise(workCtx, &wg, log, "payment processor", func(ctx context.Context) error {
+			return p.react(ctx, processor, "payments")
+		})
+		serveCommands("payments")
+		if err := relay("payments"); err != nil {
+			return err
+		}
+	}
+
+	if cfg.AdminEmail != "" && users != nil {
 		admin, err := users.EnsureAdmin(ctx, cfg.AdminEmail, cfg.AdminPassword, "Administrator")
 		if err != nil {
 			return fmt.Errorf("bootstrap admin %s: %w", cfg.AdminEmail, err)
@@ -160,9 +198,10 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		log.Info("bootstrap admin ready", "email", admin.Email, "id", admin.ID)
 	}
 
+	server := httpapi.New(opts)
 	served := make(chan error, 1)
 	go func() { served <- server.App().Listener(ln) }()
-	log.Info("ticketd listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "services", cfg.Services)
+	log.Info("ticketd listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "services", cfg.Services, "distributed", cfg.Distributed())
 
 	select {
 	case err = <-served:
@@ -182,7 +221,7 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 }
 
 // supervise runs fn until ctx is done, restarting it with backoff when it
-// fails: a store hiccup must not stop the saga for good.
+// fails: a store or broker hiccup must not stop the saga for good.
 func supervise(ctx context.Context, wg *sync.WaitGroup, log *slog.Logger, name string, fn func(context.Context) error) {
 	wg.Add(1)
 	go func() {
@@ -220,26 +259,38 @@ func secrets(cfg *Config) (jwt, webhook []byte, err error) {
 
 // payableBookings is the payments service's view of bookings: the booking
 // read model. A booking that looks pending may only be lagging behind its
-// hold, so the lookup waits for the read models to catch up before saying
-// it cannot be paid.
+// hold, so the lookup waits for the read models before saying it cannot be
+// paid (by catching up when the projectors are local, by polling when
+// they are in another process).
 type payableBookings struct {
 	q       *readmodels.BookingQueries
 	catchUp func(context.Context) error
 }
 
 func (p payableBookings) PayableBooking(ctx context.Context, id uuid.UUID) (commands.PayableBooking, bool, error) {
-	v, err := p.q.Booking(ctx, id)
-	if errors.Is(err, fault.ErrNotFound) || (err == nil && v.Status == booking.StatusPending) {
-		waitCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_ = p.catchUp(waitCtx)
-		cancel()
-		v, err = p.q.Booking(ctx, id)
+	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for {
+		v, err := p.q.Booking(ctx, id)
+		lagging := errors.Is(err, fault.ErrNotFound) || (err == nil && v.Status == booking.StatusPending)
+		if lagging && waitCtx.Err() == nil {
+			if p.catchUp != nil {
+				_ = p.catchUp(waitCtx)
+				v, err = p.q.Booking(ctx, id)
+			} else {
+				select {
+				case <-waitCtx.Done():
+				case <-time.After(25 * time.Millisecond):
+				}
+				continue
+			}
+		}
+		if errors.Is(err, fault.ErrNotFound) {
+			return commands.PayableBooking{}, false, nil
+		}
+		if err != nil {
+			return commands.PayableBooking{}, false, err
+		}
+		return commands.PayableBooking{UserID: v.UserID, Status: v.Status, Amount: v.Amount, Currency: v.Currency, ExpiresAt: v.ExpiresAt}, true, nil
 	}
-	if errors.Is(err, fault.ErrNotFound) {
-		return commands.PayableBooking{}, false, nil
-	}
-	if err != nil {
-		return commands.PayableBooking{}, false, err
-	}
-	return commands.PayableBooking{UserID: v.UserID, Status: v.Status, Amount: v.Amount, Currency: v.Currency, ExpiresAt: v.ExpiresAt}, true, nil
 }

@@ -1,0 +1,335 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/ticketd/ticketing/testenv"
+)
+
+// cluster is the distributed system: one ticketd process per service, each
+// with its own data directory and port, sharing only a real Kafka and a
+// real Redis (under a prefix of the test's own).
+type cluster struct {
+	t        *testing.T
+	services map[string]*server
+}
+
+var clusterServices = []string{"users", "events", "bookings", "payments", "projector"}
+
+func startCluster(t *testing.T, extraEnv ...string) *cluster {
+	t.Helper()
+	brokers := testenv.KafkaBrokers(t)
+	redisURL := testenv.RedisURL(t)
+	prefix := "t" + uuid.NewString()[:8]
+	shared := []string{
+		"TICKETD_KAFKA_BROKERS=" + brokers,
+		"TICKETD_REDIS_URL=" + redisURL,
+		"TICKETD_KAFKA_TOPIC_PREFIX=" + prefix,
+		"TICKETD_KAFKA_PARTITIONS=3",
+		"TICKETD_REDIS_PREFIX=" + prefix,
+		"TICKETD_JWT_SECRET=distributed-test-jwt-secret-0123456789abcdef",
+	}
+	shared = append(shared, extraEnv...)
+	c := &cluster{t: t, services: map[string]*server{}}
+	root := t.TempDir()
+	for _, svc := range clusterServices {
+		env := append([]string{"TICKETD_SERVICES=" + svc}, shared...)
+		c.services[svc] = startServer(t, filepath.Join(root, svc), env...)
+	}
+	return c
+}
+
+func (c *cluster) svc(name string) *server { return c.services[name] }
+
+// as returns a client of service svc carrying the token of who.
+func (c *cluster) as(who *client, svc string) *client {
+	return &client{t: c.t, s: c.svc(svc), token: who.token}
+}
+
+func TestDistributedMission(t *testing.T) {
+	if testing.Short() {
+		t.Skip("distributed: runs five ticketd processes on Kafka and Redis")
+	}
+	c := startCluster(t, "TICKETD_HOLD_TTL=8s")
+	users := c.svc("users")
+	admin := users.admin(t)
+	buyer := users.customer(t)
+
+	ev := c.as(admin, "events").expect(201, "POST", "/event/create", newEvent("Distributed Concert", 10))
+	evID := ev["id"].(string)
+	// The events service serves the listing from Redis, fed by the
+	// projector process from the Kafka log.
+	eventually(t, "the event is listed", func() bool {
+		r := c.as(buyer, "events").do("GET", "/events/"+evID, nil)
+		return r.status == 200
+	})
+
+	bookings := c.as(buyer, "bookings")
+	payments := c.as(buyer, "payments")
+
+	t.Run("booking confirmed across processes", func(t *testing.T) {
+		id := bookings.expect(202, "POST", "/booking/create", map[string]any{"event_id": evID, "ticket_type": "general", "quantity": 2})["id"].(string)
+		held := bookings.waitBooking(id, "awaiting_payment")
+		if held["amount"] != float64(300000) {
+			t.Fatalf("held = %v", held)
+		}
+		pid := payments.expect(202, "POST", "/payment/process", map[string]any{"booking_id": id, "payment_token": "tok_success"})["id"].(string)
+		statuses := payments.stream("/payment/status/" + pid + "/stream")
+		if statuses[len(statuses)-1] != "succeeded" {
+			t.Fatalf("stream = %v", statuses)
+		}
+		bookings.waitBooking(id, "confirmed")
+		c.as(buyer, "events").waitAvailable(evID, "general", 8)
+
+		bookings.expect(202, "POST", "/booking/cancel", map[string]any{"booking_id": id})
+		payments.waitPayment(pid, "refunded")
+		c.as(buyer, "events").waitAvailable(evID, "general", 10)
+	})
+
+	t.Run("an unpaid hold expires", func(t *testing.T) {
+		id := bookings.expect(202, "POST", "/booking/create", map[string]any{"event_id": evID, "ticket_type": "vip", "quantity": 1})["id"].(string)
+		bookings.waitBooking(id, "awaiting_payment")
+		bookings.waitBooking(id, "expired")
+		c.as(buyer, "events").waitAvailable(evID, "vip", 5)
+	})
+
+	t.Run("racing bookings never oversell", func(t *testing.T) {
+		race := c.as(admin, "events").expect(201, "POST", "/event/create", newEvent("Distributed Flash Sale", 5))
+		raceID := race["id"].(string)
+		eventually(t, "the event is listed", func() bool { return c.as(buyer, "events").do("GET", "/events/"+raceID, nil).status == 200 })
+		ids := placeConcurrently(t, bookings, raceID, 25)
+		held, rejected := settle(t, bookings, ids)
+		if held != 5 || rejected != 20 {
+			t.Fatalf("held %d rejected %d, want 5 and 20", held, rejected)
+		}
+		c.as(buyer, "events").waitAvailable(raceID, "general", 0)
+	})
+
+	t.Run("cancelling an event cascades across services", func(t *testing.T) {
+		cev := c.as(admin, "events").expect(201, "POST", "/event/create", newEvent("Distributed Cancelled", 10))
+		cevID := cev["id"].(string)
+		eventually(t, "the event is listed", func() bool { return c.as(buyer, "events").do("GET", "/events/"+cevID, nil).status == 200 })
+		paid := bookings.expect(202, "POST", "/booking/create", map[string]any{"event_id": cevID, "ticket_type": "general", "quantity": 1})["id"].(string)
+		waiting := bookings.expect(202, "POST", "/booking/create", map[string]any{"event_id": cevID, "ticket_type": "general", "quantity": 1})["id"].(string)
+		bookings.waitBooking(paid, "awaiting_payment")
+		bookings.waitBooking(waiting, "awaiting_payment")
+		pid := payments.expect(202, "POST", "/payment/process", map[string]any{"booking_id": paid, "payment_token": "tok_success"})["id"].(string)
+		bookings.waitBooking(paid, "confirmed")
+		c.as(admin, "events").expect(202, "DELETE", "/event/delete/"+cevID, nil)
+		bookings.waitBooking(paid, "cancelled")
+		bookings.waitBooking(waiting, "cancelled")
+		payments.waitPayment(pid, "refunded")
+	})
+
+	t.Run("a service killed with SIGKILL comes back and the saga completes", func(t *testing.T) {
+		id := bookings.expect(202, "POST", "/booking/create", map[string]any{"event_id": evID, "ticket_type": "general", "quantity": 1})["id"].(string)
+		c.svc("bookings").crashAndRestart()
+		c.svc("events").crashAndRestart()
+		bookings = c.as(buyer, "bookings")
+		bookings.waitBooking(id, "awaiting_payment")
+		pid := payments.expect(202, "POST", "/payment/process", map[string]any{"booking_id": id, "payment_token": "tok_success"})["id"].(string)
+		c.svc("payments").crashAndRestart()
+		payments = c.as(buyer, "payments")
+		payments.waitPayment(pid, "succeeded")
+		bookings.waitBooking(id, "confirmed")
+	})
+}
+
+func TestDistributedSurvivesABrokerRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("distributed: runs five ticketd processes on Kafka and Redis")
+	}
+	c := startCluster(t, "TICKETD_HOLD_TTL=5m")
+	admin := c.svc("users").admin(t)
+	buyer := c.svc("users").customer(t)
+	const seats, requests = 30, 60
+	ev := c.as(admin, "events").expect(201, "POST", "/event/create", newEvent("Broker Restart", seats))
+	evID := ev["id"].(string)
+	eventually(t, "the event is listed", func() bool { return c.as(buyer, "events").do("GET", "/events/"+evID, nil).status == 200 })
+	bookings := c.as(buyer, "bookings")
+
+	// Accept bookings while the broker goes down and comes back: each 202
+	// is an acknowledged booking that must reach a decision, once.
+	var ids []string
+	var mu sync.Mutex
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range requests {
+			r := bookings.do("POST", "/booking/create", map[string]any{"event_id": evID, "ticket_type": "general", "quantity": 1})
+			if r.status == 202 {
+				var b struct{ ID string }
+				_ = json.Unmarshal(r.body, &b)
+				mu.Lock()
+				ids = append(ids, b.ID)
+				mu.Unlock()
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	testenvScript(t, "kafka-stop")
+	time.Sleep(2 * time.Second)
+	testenvScript(t, "kafka-start")
+	<-done
+
+	held, rejected := settle(t, bookings, ids)
+	if held != min(seats, len(ids)) || held+rejected != len(ids) {
+		t.Fatalf("%d acknowledged: held %d, rejected %d", len(ids), held, rejected)
+	}
+	c.as(buyer, "events").waitAvailable(evID, "general", seats-held)
+}
+
+func testenvScript(t *testing.T, cmd string) {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(file), "..", "..", "scripts", "testenv.sh")
+	out, err := exec.Command("bash", script, cmd).CombinedOutput()
+	if err != nil {
+		t.Fatalf("testenv %s: %v\n%s", cmd, err, out)
+	}
+}
+
+func placeConcurrently(t *testing.T, c *client, eventID string, n int) []string {
+	t.Helper()
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := c.do("POST", "/booking/create", map[string]any{"event_id": eventID, "ticket_type": "general", "quantity": 1})
+			if r.status != 202 {
+				t.Errorf("create = %d: %s", r.status, r.body)
+				return
+			}
+			var b struct{ ID string }
+			_ = json.Unmarshal(r.body, &b)
+			ids[i] = b.ID
+		}()
+	}
+	wg.Wait()
+	return ids
+}
+
+// settle waits until every booking is decided and counts the outcomes. A
+// booking the read model does not show yet (404 while it catches up after
+// a fault) counts as undecided, not as lost: it must show up in time.
+func settle(t *testing.T, c *client, ids []string) (held, rejected int) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("all %d bookings are decided", len(ids)), func() bool {
+		held, rejected = 0, 0
+		for _, id := range ids {
+			r := c.do("GET", "/bookings/"+id, nil)
+			if r.status == 404 {
+				return false
+			}
+			if r.status != 200 {
+				t.Fatalf("GET /bookings/%s = %d: %s", id, r.status, r.body)
+			}
+			switch r.json(t)["status"] {
+			case "awaiting_payment", "expired":
+				held++
+			case "rejected":
+				rejected++
+			}
+		}
+		return held+rejected == len(ids)
+	})
+	return held, rejected
+}
+
+func TestDistributedReadModelsComeBackAfterRedisIsWiped(t *testing.T) {
+	if testing.Short() {
+		t.Skip("distributed: runs five ticketd processes on Kafka and Redis")
+	}
+	c := startCluster(t, "TICKETD_HOLD_TTL=5m")
+	admin := c.svc("users").admin(t)
+	buyer := c.svc("users").customer(t)
+	ev := c.as(admin, "events").expect(201, "POST", "/event/create", newEvent("Wiped", 10))
+	evID := ev["id"].(string)
+	eventually(t, "the event is listed", func() bool { return c.as(buyer, "events").do("GET", "/events/"+evID, nil).status == 200 })
+	bookings := c.as(buyer, "bookings")
+	payments := c.as(buyer, "payments")
+	var ids []string
+	for i := range 3 {
+		id := bookings.expect(202, "POST", "/booking/create", map[string]any{"event_id": evID, "ticket_type": "general", "quantity": i + 1})["id"].(string)
+		bookings.waitBooking(id, "awaiting_payment")
+		ids = append(ids, id)
+	}
+	pid := payments.expect(202, "POST", "/payment/process", map[string]any{"booking_id": ids[0], "payment_token": "tok_success"})["id"].(string)
+	bookings.waitBooking(ids[0], "confirmed")
+	c.as(buyer, "events").waitAvailable(evID, "general", 4)
+
+	snapshot := func() map[string]string {
+		views := map[string]string{}
+		views["event"] = string(c.as(buyer, "events").do("GET", "/events/"+evID, nil).body)
+		views["payment"] = string(payments.do("GET", "/payment/status/"+pid, nil).body)
+		views["list"] = string(bookings.do("GET", "/bookings", nil).body)
+		for _, id := range ids {
+			views[id] = string(bookings.do("GET", "/bookings/"+id, nil).body)
+		}
+		views["profile"] = string(c.as(buyer, "users").do("GET", "/profile", nil).body)
+		return views
+	}
+	before := snapshot()
+
+	wipeRedisPrefix(t, c)
+	// The projector finds its checkpoint gone at its next commit (or
+	// restart) and replays the log from the start.
+	c.svc("projector").crashAndRestart()
+	eventually(t, "the read models are rebuilt", func() bool {
+		after := snapshot()
+		for k, v := range before {
+			if after[k] != v {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func wipeRedisPrefix(t *testing.T, c *cluster) {
+	t.Helper()
+	var prefix string
+	for _, e := range c.svc("projector").env {
+		if v, ok := strings.CutPrefix(e, "TICKETD_REDIS_PREFIX="); ok {
+			prefix = v
+		}
+	}
+	opts, err := goredis.ParseURL(testenv.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := goredis.NewClient(opts)
+	defer rdb.Close()
+	ctx := context.Background()
+	deleted := 0
+	// The adapter's keys start with a hash tag naming the prefix:
+	// "{<prefix>:<projection>}:...".
+	iter := rdb.Scan(ctx, 0, "{"+prefix+":*", 1000).Iterator()
+	for iter.Next(ctx) {
+		if err := rdb.Del(ctx, iter.Val()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		deleted++
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if deleted == 0 {
+		t.Fatalf("no keys under %q to wipe", prefix)
+	}
+}
