@@ -34,6 +34,9 @@ type Config struct {
 	// LoginsPerIP and LoginsPerEmail bound login attempts per minute.
 	LoginsPerIP    int
 	LoginsPerEmail int
+	// PprofAddr, when set, serves net/http/pprof there (profiling a flash
+	// sale on the real server); keep it on a loopback address.
+	PprofAddr string
 	// Distributed mode.
 	KafkaTopicPrefix string
 	KafkaPartitions  int
@@ -82,6 +85,7 @@ func loadConfig(args []string, getenv func(string) string) (*Config, error) {
 	fs.StringVar(&delayed, "sandbox-delayed", env("TICKETD_SANDBOX_DELAYED", "3s"), "how long the sandbox gateway takes to settle tok_delayed (TICKETD_SANDBOX_DELAYED)")
 	fs.IntVar(&c.LoginsPerIP, "login-limit-per-ip", envInt(getenv, "TICKETD_LOGIN_LIMIT_PER_IP", 30), "login attempts per minute from one client address (TICKETD_LOGIN_LIMIT_PER_IP)")
 	fs.IntVar(&c.LoginsPerEmail, "login-limit-per-email", envInt(getenv, "TICKETD_LOGIN_LIMIT_PER_EMAIL", 10), "failed login attempts per minute for one account (TICKETD_LOGIN_LIMIT_PER_EMAIL)")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", env("TICKETD_PPROF_ADDR", ""), "serve net/http/pprof on this address, e.g. 127.0.0.1:6060; empty = off (TICKETD_PPROF_ADDR)")
 	fs.StringVar(&c.KafkaTopicPrefix, "kafka-topic-prefix", env("TICKETD_KAFKA_TOPIC_PREFIX", "ticketing"), "prefix of every Kafka topic (TICKETD_KAFKA_TOPIC_PREFIX)")
 	fs.IntVar(&c.KafkaPartitions, "kafka-partitions", envInt(getenv, "TICKETD_KAFKA_PARTITIONS", 6), "partitions of the service and command topics created at start-up (TICKETD_KAFKA_PARTITIONS)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", env("TICKETD_REDIS_PREFIX", "ticketd"), "prefix of every Redis key (TICKETD_REDIS_PREFIX)")
