@@ -318,20 +318,28 @@ func (h *harness) testReusedIDs(t *testing.T) {
 		stream   string
 		expected es.ExpectedRevision
 		recs     []es.Record
+		// needsIndex marks reuses only a store-wide id index can see.
+		needsIndex bool
 	}{
-		{"stored in another stream", y, es.Any, []es.Record{a}},
-		{"stored at another revision", x, es.NoStream, []es.Record{b}},
-		{"exact pointing past it", x, es.Exact(1), []es.Record{a}},
-		{"stored after a new one", x, es.Any, []es.Record{fresh(), a}},
-		{"new after a stored one", x, es.NoStream, []es.Record{a, fresh()}},
-		{"stored ones out of order", x, es.Exact(0), []es.Record{c, b}},
-		{"stored ones not consecutive", x, es.NoStream, []es.Record{a, c}},
-		{"twice in one append", ns.stream("z"), es.NoStream, func() []es.Record { r := fresh(); return []es.Record{r, r} }()},
+		{"stored in another stream", y, es.Any, []es.Record{a}, true},
+		{"stored at another revision", x, es.NoStream, []es.Record{b}, false},
+		{"exact pointing past it", x, es.Exact(1), []es.Record{a}, false},
+		{"stored after a new one", x, es.Any, []es.Record{fresh(), a}, true},
+		{"new after a stored one", x, es.NoStream, []es.Record{a, fresh()}, false},
+		{"stored ones out of order", x, es.Exact(0), []es.Record{c, b}, false},
+		{"stored ones not consecutive", x, es.NoStream, []es.Record{a, c}, false},
+		{"twice in one append", ns.stream("z"), es.NoStream, func() []es.Record { r := fresh(); return []es.Record{r, r} }(), false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.needsIndex && h.noIDIndex {
+				t.Skip("this store keeps no index of ids across streams (WithoutIDIndex)")
+			}
 			_, err := s.Append(testContext(t), tc.stream, tc.expected, tc.recs)
-			if !errors.Is(err, es.ErrDuplicateEventID) {
+			switch {
+			case errors.Is(err, es.ErrDuplicateEventID):
+			case h.noIDIndex && tc.name != "twice in one append" && errors.Is(err, es.ErrConflict):
+			default:
 				t.Errorf("Append = %v, want es.ErrDuplicateEventID", err)
 			}
 		})

@@ -71,7 +71,7 @@ func (h *harness) testReopen(t *testing.T) {
 	if res, err := s.Append(ctx, a, es.NoStream, aRecs[:2]); err != nil || res != first {
 		t.Errorf("retry after reopening = %+v, %v; want %+v", res, err, first)
 	}
-	if _, err := s.Append(ctx, b, es.Any, aRecs[:1]); !errors.Is(err, es.ErrDuplicateEventID) {
+	if _, err := s.Append(ctx, b, es.Any, aRecs[:1]); !h.noIDIndex && !errors.Is(err, es.ErrDuplicateEventID) {
 		t.Errorf("reusing an id after reopening = %v, want es.ErrDuplicateEventID", err)
 	}
 	// Appending carries on at the next revision and a later position.

@@ -92,6 +92,19 @@ type test struct {
 type harness struct {
 	open   func(t *testing.T) Store
 	reopen func(t *testing.T, closed Store) Store
+	// noIDIndex relaxes the checks of ids reused elsewhere (WithoutIDIndex).
+	noIDIndex bool
+}
+
+// WithoutIDIndex is for adapters over a server that keeps no index of
+// event ids across streams (KurrentDB recognises a retried id only at the
+// same expected revision of the same stream). Such a store must still
+// refuse an id repeated within one append with es.ErrDuplicateEventID, and
+// must refuse a reuse whose expectation cannot hold with a conflict or a
+// duplicate-id error; a reuse under "any" in another stream, which it
+// cannot recognise, is not checked.
+func WithoutIDIndex() Option {
+	return func(h *harness) { h.noIDIndex = true }
 }
 
 // store opens a store that is closed when t ends.
