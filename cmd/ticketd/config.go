@@ -131,10 +131,6 @@ func loadConfig(args []string, getenv func(string) string) (*Config, error) {
 		!strings.HasPrefix(c.EventStoreURL, "esdb+discover://") && !strings.HasPrefix(c.EventStoreURL, "kurrentdb+discover://") {
 		errs = append(errs, errors.New("eventstore-url: want a kurrentdb:// or esdb:// connection string"))
 	}
-	if c.EventStoreURL != "" {
-		// Say so plainly rather than silently running on the embedded store.
-		errs = append(errs, errors.New("eventstore-url: the KurrentDB adapter is not wired in this build yet; leave it empty to keep each service's streams in its own embedded store"))
-	}
 	if (c.KafkaBrokers == "") != (c.RedisURL == "") {
 		errs = append(errs, errors.New("distributed mode needs both TICKETD_KAFKA_BROKERS and TICKETD_REDIS_URL (or neither, for the embedded mode)"))
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/ticketd/ticketing/domain/es"
 	"github.com/ticketd/ticketing/infra/bus/inproc"
 	"github.com/ticketd/ticketing/infra/checkpoint"
-	"github.com/ticketd/ticketing/infra/eventstore/embedded"
 	"github.com/ticketd/ticketing/infra/kafka"
 	readembedded "github.com/ticketd/ticketing/infra/readstore/embedded"
 	readredis "github.com/ticketd/ticketing/infra/readstore/redis"
@@ -72,7 +71,7 @@ type platform struct {
 
 // embeddedPlatform runs everything in this process: the in-process bus fed
 // by the store's subscription, embedded read models.
-func embeddedPlatform(cfg *Config, log *slog.Logger, store *embedded.Store, reg *es.Registry, router *commands.Router, obs inproc.Observer) (*platform, error) {
+func embeddedPlatform(cfg *Config, log *slog.Logger, store eventStore, reg *es.Registry, router *commands.Router, obs inproc.Observer) (*platform, error) {
 	reads, err := readembedded.Open(filepath.Join(cfg.DataDir, "readmodels"), readembedded.Options{Logger: log})
 	if err != nil {
 		return nil, err
@@ -116,7 +115,7 @@ func embeddedPlatform(cfg *Config, log *slog.Logger, store *embedded.Store, reg 
 // and Redis: its own records are relayed to Kafka, the process managers and
 // command handlers consume Kafka, the read models live in Redis and are fed
 // by the projector process from the Kafka log.
-func distributedPlatform(ctx context.Context, cfg *Config, log *slog.Logger, store *embedded.Store, reg *es.Registry, obs inproc.Observer) (*platform, error) {
+func distributedPlatform(ctx context.Context, cfg *Config, log *slog.Logger, store eventStore, reg *es.Registry, obs inproc.Observer) (*platform, error) {
 	kcfg := kafka.Config{Brokers: cfg.KafkaBrokers, TopicPrefix: cfg.KafkaTopicPrefix, Partitions: cfg.KafkaPartitions, ClientID: "ticketd-" + cfg.serviceList()}
 	if err := kafka.EnsureTopics(ctx, kcfg, log, kafka.Services()...); err != nil {
 		return nil, fmt.Errorf("kafka topics: %w", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"path/filepath"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/ticketd/ticketing/domain/fault"
 	"github.com/ticketd/ticketing/infra/auth"
 	"github.com/ticketd/ticketing/infra/eventstore/embedded"
+	"github.com/ticketd/ticketing/infra/eventstore/kurrentdb"
 	"github.com/ticketd/ticketing/infra/httpapi"
 	"github.com/ticketd/ticketing/infra/payment/sandbox"
 	"github.com/ticketd/ticketing/projections"
@@ -34,11 +36,8 @@ import (
 // in its own store and talks to the others only through Kafka, and the
 // read models live in Redis.
 func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
-	store, err := embedded.Open(filepath.Join(cfg.DataDir, "eventstore"), embedded.Options{Logger: log})
+	store, err := openEventStore(ctx, cfg, log)
 	if err != nil {
-		if errors.Is(err, embedded.ErrDirInUse) {
-			return fmt.Errorf("%w (is another ticketd running on %s? stop it or choose another TICKETD_DATA_DIR)", err, cfg.DataDir)
-		}
 		return err
 	}
 	defer store.Close()
@@ -218,6 +217,46 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	wg.Wait()
 	log.Info("stopped at a checkpoint")
 	return nil
+}
+
+// eventStore is what a process needs of its event store, whichever
+// adapter keeps it.
+type eventStore interface {
+	commands.EventStore
+	commands.SnapshotStore
+	projections.EventLog
+	Close() error
+}
+
+// openEventStore opens KurrentDB when a connection string is configured,
+// else the embedded store in the data directory.
+func openEventStore(ctx context.Context, cfg *Config, log *slog.Logger) (eventStore, error) {
+	if cfg.EventStoreURL != "" {
+		openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		s, err := kurrentdb.Open(openCtx, cfg.EventStoreURL, kurrentdb.Options{Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("event store %s: %w", redactURL(cfg.EventStoreURL), err)
+		}
+		return s, nil
+	}
+	s, err := embedded.Open(filepath.Join(cfg.DataDir, "eventstore"), embedded.Options{Logger: log})
+	if errors.Is(err, embedded.ErrDirInUse) {
+		return nil, fmt.Errorf("%w (is another ticketd running on %s? stop it or choose another TICKETD_DATA_DIR)", err, cfg.DataDir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// redactURL hides a connection string's password in messages.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable connection string)"
+	}
+	return u.Redacted()
 }
 
 // supervise runs fn until ctx is done, restarting it with backoff when it
