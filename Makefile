@@ -25,9 +25,11 @@ lint: vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
 
 # The integration servers are started first; with CI set, an integration
-# test whose server is missing fails instead of skipping.
+# test whose server is missing fails instead of skipping. Packages run one
+# at a time (-p 1): the fault tests stop and restart the shared Kafka broker,
+# which would fail another package's tests running at that moment.
 test: vet testenv-start
-	@eval "$$(bash $(TESTENV) env)" && $(GO) test -race -count=1 -timeout 15m $(PKGS)
+	@eval "$$(bash $(TESTENV) env)" && $(GO) test -race -count=1 -p 1 -timeout 20m $(PKGS)
 
 # Unit tests only: integration tests skip (locally) without the servers.
 test-unit:

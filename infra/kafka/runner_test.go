@@ -1,0 +1,379 @@
+package kafka_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	ck "github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/google/uuid"
+
+	"github.com/ticketd/ticketing/domain/es"
+	"github.com/ticketd/ticketing/infra/kafka"
+)
+
+// reactor is an inproc.Reactor made of a function.
+type reactor struct {
+	name  string
+	react func(ctx context.Context, rec *es.Record) error
+}
+
+func (r reactor) Name() string      { return r.name }
+func (r reactor) Filter() es.Filter { return es.Filter{Types: []string{"test.noted"}} }
+func (r reactor) React(ctx context.Context, rec *es.Record, p es.Payload) error {
+	if _, ok := p.(noted); !ok {
+		return fmt.Errorf("payload %T, want noted", p)
+	}
+	return r.react(ctx, rec)
+}
+
+// observer counts what the runner reports.
+type observer struct {
+	handled, failed, dead atomic.Int64
+}
+
+func (o *observer) Handled(_, _ string, _ time.Duration, err error) {
+	if err != nil {
+		o.failed.Add(1)
+		return
+	}
+	o.handled.Add(1)
+}
+func (o *observer) DeadLettered(string, string) { o.dead.Add(1) }
+func (o *observer) Checkpointed(string, uint64) {}
+
+// records returns perAggregate records for each aggregate, interleaved
+// round by round, with revisions 0, 1, ... per aggregate.
+func records(aggregates []uuid.UUID, perAggregate int) []es.Record {
+	var out []es.Record
+	for i := range perAggregate {
+		for _, id := range aggregates {
+			data, _ := json.Marshal(noted{Seq: i})
+			out = append(out, es.Record{
+				ID: uuid.New(), Stream: "booking-" + id.String(), Type: "test.noted", SchemaVersion: 1,
+				AggregateID: id, Revision: uint64(i), Position: uint64(len(out) + 1), Time: time.Now(),
+				CorrelationID: id, Data: data,
+			})
+		}
+	}
+	return out
+}
+
+// publish produces recs to service's topic, in order.
+func (e *env) publish(service string, recs []es.Record) {
+	e.t.Helper()
+	msgs := make([]*ck.Message, len(recs))
+	for i := range recs {
+		msgs[i] = kafka.EncodeRecord(&recs[i], service, e.cfg.ServiceTopic(service))
+	}
+	e.produceAll(e.producer(), msgs...)
+}
+
+// committed returns the offsets group committed on each partition of topic.
+func (e *env) committed(group, topic string, partitions int) []int64 {
+	e.t.Helper()
+	c, err := ck.NewConsumer(&ck.ConfigMap{"bootstrap.servers": e.cfg.Brokers, "group.id": group})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer c.Close()
+	var tps []ck.TopicPartition
+	for p := range partitions {
+		tps = append(tps, ck.TopicPartition{Topic: &topic, Partition: int32(p)})
+	}
+	got, err := c.Committed(tps, 10_000)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := make([]int64, len(got))
+	for i, tp := range got {
+		out[i] = int64(tp.Offset)
+	}
+	return out
+}
+
+// handledSet records which record ids were handled successfully.
+type handledSet struct {
+	mu  sync.Mutex
+	ids map[uuid.UUID]int
+	seq []es.Record
+}
+
+func newHandledSet() *handledSet { return &handledSet{ids: map[uuid.UUID]int{}} }
+
+func (h *handledSet) add(rec *es.Record) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ids[rec.ID]++
+	h.seq = append(h.seq, *rec)
+}
+
+func (h *handledSet) len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.seq)
+}
+
+func (h *handledSet) has(id uuid.UUID) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ids[id] > 0
+}
+
+// settle waits until h stops growing for a while.
+func settle(t *testing.T, h *handledSet, quiet time.Duration) {
+	t.Helper()
+	last, since := -1, time.Now()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if n := h.len(); n != last {
+			last, since = n, time.Now()
+		} else if time.Since(since) >= quiet {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("handling never settled")
+}
+
+func TestRunnerKeepsKeyOrderWithConcurrencyInOnePartition(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1) // one partition: any concurrency comes from the keyed workers
+	recs := records(newIDs(20), 15)
+	e.publish("bookings", recs)
+
+	var inflight, peak atomic.Int64
+	var mu sync.Mutex
+	next := map[uuid.UUID]uint64{}
+	var violations []string
+	handled := newHandledSet()
+	r := reactor{name: "ordered", react: func(ctx context.Context, rec *es.Record) error {
+		n := inflight.Add(1)
+		defer inflight.Add(-1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		mu.Lock()
+		if rec.Revision != next[rec.AggregateID] {
+			violations = append(violations, fmt.Sprintf("%s: revision %d, want %d", rec.AggregateID, rec.Revision, next[rec.AggregateID]))
+		}
+		next[rec.AggregateID] = rec.Revision + 1
+		mu.Unlock()
+		time.Sleep(3 * time.Millisecond)
+		handled.add(rec)
+		return nil
+	}}
+	runner := kafka.NewRunner(e.cfg, testRegistry(), e.log, nil)
+	runner.Workers = 16
+	stop := run(t, func(ctx context.Context) error { return runner.Run(ctx, r, "bookings") })
+	eventually(t, 30*time.Second, "every record handled", func() bool { return handled.len() >= len(recs) })
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("runner stopped with %v, want context.Canceled", err)
+	}
+	if len(violations) > 0 {
+		t.Fatalf("key order broken %d times, first: %s", len(violations), violations[0])
+	}
+	if handled.len() != len(recs) {
+		t.Errorf("%d handled, want %d", handled.len(), len(recs))
+	}
+	if peak.Load() < 2 {
+		t.Errorf("at most %d record handled at once from one partition, want concurrency across keys", peak.Load())
+	}
+	if got := e.committed(kafka.GroupID(e.cfg, "ordered"), e.cfg.ServiceTopic("bookings"), 1); got[0] != int64(len(recs)) {
+		t.Errorf("committed offset %d, want %d: everything was handled", got[0], len(recs))
+	}
+	t.Logf("%d records from one partition, up to %d at once, key order kept", len(recs), peak.Load())
+}
+
+func TestRunnerCommitsOnlyPastFinishedMessages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	ids := newIDs(10)
+	recs := records(ids, 10)
+	e.publish("bookings", recs)
+	stuck := recs[3*len(ids)+5] // ids[5] at revision 3, offset 35
+	group, topic := kafka.GroupID(e.cfg, "careful"), e.cfg.ServiceTopic("bookings")
+
+	runner := kafka.NewRunner(e.cfg, testRegistry(), e.log, nil)
+	runner.DrainTimeout = 300 * time.Millisecond
+	first := newHandledSet()
+	stop := run(t, func(ctx context.Context) error {
+		return runner.Run(ctx, reactor{name: "careful", react: func(ctx context.Context, rec *es.Record) error {
+			if rec.ID == stuck.ID {
+				<-ctx.Done() // a handler that hangs until the runner gives up on it
+				return ctx.Err()
+			}
+			first.add(rec)
+			return nil
+		}}, "bookings")
+	})
+	eventually(t, 30*time.Second, "the records before the stuck one handled", func() bool { return first.len() >= 35 })
+	settle(t, first, 300*time.Millisecond)
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	if first.has(stuck.ID) {
+		t.Fatal("the stuck record was handled")
+	}
+	if got := e.committed(group, topic, 1)[0]; got != 35 {
+		t.Fatalf("committed offset %d after the stop, want 35: the stuck record's own offset", got)
+	}
+
+	// A restart of the subscriber in the same process: the records done
+	// after the stuck one are redelivered (the commit could not pass it)
+	// but skipped, so handling resumes with exactly the unfinished ones.
+	second := newHandledSet()
+	stop = run(t, func(ctx context.Context) error {
+		return runner.Run(ctx, reactor{name: "careful", react: func(ctx context.Context, rec *es.Record) error {
+			second.add(rec)
+			return nil
+		}}, "bookings")
+	})
+	eventually(t, 30*time.Second, "every record handled once", func() bool { return first.len()+second.len() >= len(recs) })
+	settle(t, second, 300*time.Millisecond)
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		n := first.ids[r.ID] + second.ids[r.ID]
+		if n != 1 {
+			t.Errorf("record at offset %d handled %d times across the restart, want once", r.Position-1, n)
+		}
+	}
+	var prev uint64
+	for i, r := range second.seq {
+		if r.AggregateID == stuck.AggregateID {
+			if i > 0 && r.Revision != prev+1 && prev != 0 {
+				t.Errorf("stuck aggregate resumed out of order: %d after %d", r.Revision, prev)
+			}
+			prev = r.Revision
+		}
+	}
+	if got := e.committed(group, topic, 1)[0]; got != int64(len(recs)) {
+		t.Fatalf("committed offset %d at the end, want %d", got, len(recs))
+	}
+	t.Logf("first run handled %d and stopped at offset 35; the restart handled the %d unfinished", first.len(), second.len())
+}
+
+func TestRunnerDeadLettersPoisonAndMovesOn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	id := uuid.New()
+	recs := records([]uuid.UUID{id}, 30) // one key: strictly one after the other
+	poison := recs[10]
+	msgs := make([]*ck.Message, 0, len(recs)+1)
+	topic := e.cfg.ServiceTopic("bookings")
+	for i := range recs {
+		msgs = append(msgs, kafka.EncodeRecord(&recs[i], "bookings", topic))
+		if i == 20 {
+			// Not a record at all: dead-lettered without an attempt.
+			msgs = append(msgs, &ck.Message{
+				TopicPartition: ck.TopicPartition{Topic: &topic, Partition: ck.PartitionAny},
+				Key:            []byte(id.String()), Value: []byte("garbage"),
+				Headers: []ck.Header{{Key: "ce_type", Value: []byte("test.noted")}},
+			})
+		}
+	}
+	e.produceAll(e.producer(), msgs...)
+
+	var attempts atomic.Int64
+	handled := newHandledSet()
+	obs := &observer{}
+	runner := kafka.NewRunner(e.cfg, testRegistry(), e.log, obs)
+	runner.MaxAttempts, runner.Backoff = 3, 5*time.Millisecond
+	stop := run(t, func(ctx context.Context) error {
+		return runner.Run(ctx, reactor{name: "picky", react: func(ctx context.Context, rec *es.Record) error {
+			if rec.ID == poison.ID {
+				attempts.Add(1)
+				return errors.New("cannot handle this one")
+			}
+			handled.add(rec)
+			return nil
+		}}, "bookings")
+	})
+	eventually(t, 30*time.Second, "the records after the poison handled", func() bool { return handled.len() >= len(recs)-1 })
+	eventually(t, 10*time.Second, "both dead letters written", func() bool { return obs.dead.Load() >= 2 })
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	if attempts.Load() != 3 {
+		t.Errorf("poison tried %d times, want MaxAttempts=3", attempts.Load())
+	}
+	for i, r := range handled.seq {
+		want := uint64(i)
+		if i >= 10 {
+			want++
+		}
+		if r.Revision != want {
+			t.Fatalf("handled #%d is revision %d, want %d", i, r.Revision, want)
+		}
+	}
+	dlq := e.readTopic(kafka.DeadLetterTopic(topic), false)
+	if len(dlq) != 2 {
+		t.Fatalf("%d dead letters, want 2", len(dlq))
+	}
+	for _, c := range []struct {
+		m        *ck.Message
+		attempts string
+		offset   string
+		errText  string
+	}{
+		{dlq[0], "3", "10", "cannot handle this one"},
+		{dlq[1], "0", "21", "malformed"},
+	} {
+		for k, want := range map[string]string{
+			"dlq_attempts": c.attempts, "dlq_offset": c.offset, "dlq_partition": "0",
+			"dlq_topic": topic, "dlq_subscriber": "picky",
+		} {
+			if got, _ := header(c.m, k); got != want {
+				t.Errorf("dead letter at %s: %s = %q, want %q", c.offset, k, got, want)
+			}
+		}
+		if got, _ := header(c.m, "dlq_error"); !strings.Contains(got, c.errText) {
+			t.Errorf("dead letter at %s: dlq_error %q, want it to say %q", c.offset, got, c.errText)
+		}
+	}
+	if got, _ := header(dlq[0], "ce_id"); got != poison.ID.String() {
+		t.Errorf("dead letter carries ce_id %q, want the original's %s", got, poison.ID)
+	}
+	if got := e.committed(kafka.GroupID(e.cfg, "picky"), topic, 1)[0]; got != int64(len(msgs)) {
+		t.Errorf("committed offset %d, want %d: dead letters count as done", got, len(msgs))
+	}
+}
+
+func TestRunnerReplacesStalledConsumer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 2)
+	recs := records(newIDs(10), 5)
+	e.publish("bookings", recs)
+
+	handled := newHandledSet()
+	runner := kafka.NewRunner(e.cfg, testRegistry(), e.log, nil)
+	runner.StallTimeout = 1500 * time.Millisecond
+	kafka.WedgeNextConsumer(runner)
+	start := time.Now()
+	stop := run(t, func(ctx context.Context) error {
+		return runner.Run(ctx, reactor{name: "wedged", react: func(ctx context.Context, rec *es.Record) error {
+			handled.add(rec)
+			return nil
+		}}, "bookings")
+	})
+	eventually(t, 30*time.Second, "a new consumer handles what the wedged one did not", func() bool { return handled.len() >= len(recs) })
+	took := time.Since(start)
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	if took < runner.StallTimeout {
+		t.Errorf("handled after %v, before the stall timeout: the consumer was not wedged", took)
+	}
+	t.Logf("wedged consumer replaced; everything handled after %v", took.Round(time.Millisecond))
+}
