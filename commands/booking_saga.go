@@ -24,7 +24,8 @@ const ReasonEventNotFound = "event_not_found"
 // services: it reacts to facts on the log and sends the commands that come
 // next, and compensates when a step cannot be taken.
 //
-//	booking placed            → events: hold seats
+//	booking placed            → events: hold seats (an unknown event answers
+//	                            with bookings: reject booking)
 //	seats held                → booking awaits payment (or, if the booking
 //	                            already ended, events: release seats)
 //	seats refused             → booking rejected
@@ -71,15 +72,7 @@ func (s *BookingSaga) Filter() es.Filter {
 func (s *BookingSaga) React(ctx context.Context, rec *es.Record, p es.Payload) error {
 	switch e := p.(type) {
 	case booking.Placed:
-		err := s.send.Send(ctx, Caused(rec, "hold-seats"), HoldSeats{EventID: e.EventID, BookingID: e.BookingID, TicketType: e.TicketType, Quantity: e.Quantity})
-		if errors.Is(err, ErrEventNotFound) {
-			// No event, so no stream to record a refusal on: the booking
-			// itself records why it ends.
-			_, err = s.bookings.change(ctx, e.BookingID, Caused(rec, "reject-unknown-event"), func(b *booking.Booking, now time.Time) error {
-				return b.Reject(ReasonEventNotFound, now)
-			})
-		}
-		return err
+		return s.send.Send(ctx, Caused(rec, "hold-seats"), HoldSeats{EventID: e.EventID, BookingID: e.BookingID, TicketType: e.TicketType, Quantity: e.Quantity})
 	case event.SeatsHeld:
 		return s.seatsHeld(ctx, rec, e)
 	case event.SeatsRefused:

@@ -451,7 +451,8 @@ func TestABookingWhoseHoldKeepsFailingIsRejectedNotLeftPending(t *testing.T) {
 	s := newSystem(t)
 	s.halt()
 	router := commands.NewRouter()
-	router.RouteEvents(s.desk)
+	router.RouteEvents(s.desk, router)
+	router.RouteBookings(s.bookings)
 	router.RoutePayments(s.payments)
 	s.runner.MaxAttempts, s.runner.Backoff = 3, time.Millisecond
 	s.reactors = []inproc.Reactor{commands.NewBookingSaga(s.bookings, failingSender{router}, discardLog())}

@@ -187,7 +187,8 @@ func newSystem(t *testing.T) *system {
 	ws := writeSide{store: store, bookings: bookings, clock: clk}
 	payments := commands.NewPayments(repo, ws)
 	router := commands.NewRouter()
-	router.RouteEvents(desk)
+	router.RouteEvents(desk, router)
+	router.RouteBookings(bookings)
 	router.RoutePayments(payments)
 	gw := &gateway{charges: map[uuid.UUID]int{}, refunds: map[uuid.UUID]int{}}
 	runner := inproc.NewRunner(store, reg, &memCheckpoints{m: map[string]uint64{}}, store, log, nil)

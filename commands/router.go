@@ -3,9 +3,12 @@ package commands
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
+
+	"github.com/ticketd/ticketing/domain/es"
 )
 
 // Command is a request from one service to another. Its type name is a
@@ -21,12 +24,14 @@ const (
 	TypeSellSeats     = "events.sell_seats"
 	TypeReleaseSeats  = "events.release_seats"
 	TypeRefundPayment = "payments.refund_payment"
+	TypeRejectBooking = "bookings.reject_booking"
 )
 
 func (HoldSeats) CommandType() string     { return TypeHoldSeats }
 func (SellSeats) CommandType() string     { return TypeSellSeats }
 func (ReleaseSeats) CommandType() string  { return TypeReleaseSeats }
 func (RefundPayment) CommandType() string { return TypeRefundPayment }
+func (RejectBooking) CommandType() string { return TypeRejectBooking }
 
 // Service returns the service that handles commands named typ.
 func Service(typ string) string {
@@ -80,11 +85,27 @@ func (r *Router) Send(ctx context.Context, msg Msg, cmd Command) error {
 	return fn(ctx, msg, cmd)
 }
 
-// RouteEvents routes the events service's commands to desk.
-func (r *Router) RouteEvents(desk *EventDesk) {
-	r.Handle(TypeHoldSeats, func(ctx context.Context, m Msg, c Command) error { return desk.HoldSeats(ctx, m, c.(HoldSeats)) })
+// RouteEvents routes the events service's commands to desk. A hold for an
+// event that does not exist has no stream to record its refusal on, so the
+// events service answers it with a command to the bookings service
+// (through replies) to reject the booking.
+func (r *Router) RouteEvents(desk *EventDesk, replies Sender) {
+	r.Handle(TypeHoldSeats, func(ctx context.Context, m Msg, c Command) error {
+		hold := c.(HoldSeats)
+		err := desk.HoldSeats(ctx, m, hold)
+		if errors.Is(err, ErrEventNotFound) {
+			reply := Msg{ID: es.DeriveID(m.ID, "reject-unknown-event"), CorrelationID: m.CorrelationID, Meta: m.Meta}
+			return replies.Send(ctx, reply, RejectBooking{BookingID: hold.BookingID, Reason: ReasonEventNotFound})
+		}
+		return err
+	})
 	r.Handle(TypeSellSeats, func(ctx context.Context, m Msg, c Command) error { return desk.SellSeats(ctx, m, c.(SellSeats)) })
 	r.Handle(TypeReleaseSeats, func(ctx context.Context, m Msg, c Command) error { return desk.ReleaseSeats(ctx, m, c.(ReleaseSeats)) })
+}
+
+// RouteBookings routes the bookings service's commands to b.
+func (r *Router) RouteBookings(b *Bookings) {
+	r.Handle(TypeRejectBooking, func(ctx context.Context, m Msg, c Command) error { return b.RejectBooking(ctx, m, c.(RejectBooking)) })
 }
 
 // RoutePayments routes the payments service's commands to p.
@@ -97,6 +118,7 @@ var commandDecoders = map[string]func([]byte) (Command, error){
 	TypeSellSeats:     decodeAs[SellSeats],
 	TypeReleaseSeats:  decodeAs[ReleaseSeats],
 	TypeRefundPayment: decodeAs[RefundPayment],
+	TypeRejectBooking: decodeAs[RejectBooking],
 }
 
 func decodeAs[T Command](data []byte) (Command, error) {

@@ -146,7 +146,7 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	if cfg.Runs("events") {
 		desk := commands.NewEventDesk(repo, store, log)
-		router.RouteEvents(desk)
+		router.RouteEvents(desk, p.sender)
 		opts.Events = &httpapi.EventService{Commands: desk, Reads: eventQ}
 		serveCommands("events")
 		if err := relay("events"); err != nil {
@@ -155,6 +155,8 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	if cfg.Runs("bookings") {
 		bookings := commands.NewBookings(repo, cfg.HoldTTL)
+		router.RouteBookings(bookings)
+		serveCommands("bookings")
 		opts.Bookings = &httpapi.BookingService{Commands: bookings, Reads: bookingQ, Events: eventQ}
 		saga := commands.NewBookingSaga(bookings, p.sender, log)
 		supervise(workCtx, &wg, log, "booking saga", func(ctx context.Context) error {
