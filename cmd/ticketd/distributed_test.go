@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -114,7 +115,22 @@ func TestDistributedMission(t *testing.T) {
 		if held != 5 || rejected != 20 {
 			t.Fatalf("held %d rejected %d, want 5 and 20", held, rejected)
 		}
+
 		c.as(buyer, "events").waitAvailable(raceID, "general", 0)
+	})
+
+	t.Run("saga latency over Kafka", func(t *testing.T) {
+		big := c.as(admin, "events").expect(201, "POST", "/event/create", newEvent("Distributed Latency", 1000))
+		bigID := big["id"].(string)
+		eventually(t, "the event is listed", func() bool { return c.as(buyer, "events").do("GET", "/events/"+bigID, nil).status == 200 })
+		var ids []string
+		for range 15 {
+			ids = append(ids, placeConcurrently(t, bookings, bigID, 4)...)
+		}
+		if held, _ := settle(t, bookings, ids); held != len(ids) {
+			t.Fatalf("held %d of %d", held, len(ids))
+		}
+		logSagaLatency(t, bookings, ids, 8*time.Second)
 	})
 
 	t.Run("cancelling an event cascades across services", func(t *testing.T) {
@@ -332,4 +348,32 @@ func wipeRedisPrefix(t *testing.T, c *cluster) {
 	if deleted == 0 {
 		t.Fatalf("no keys under %q to wipe", prefix)
 	}
+}
+
+// logSagaLatency reports how long the saga took from a booking's placement
+// to its hold across the services (bookings → Kafka → events → Kafka →
+// bookings), from the server's own timestamps: the hold was decided at
+// expires_at minus the hold TTL. It is a figure for the record, not an
+// assertion: timing belongs in benchmarks.
+func logSagaLatency(t *testing.T, c *client, ids []string, holdTTL time.Duration) {
+	t.Helper()
+	var lat []time.Duration
+	for _, id := range ids {
+		b := c.expect(200, "GET", "/bookings/"+id, nil)
+		exp, ok := b["expires_at"].(string)
+		if !ok {
+			continue
+		}
+		expires, err1 := time.Parse(time.RFC3339Nano, exp)
+		created, err2 := time.Parse(time.RFC3339Nano, b["created_at"].(string))
+		if err1 == nil && err2 == nil {
+			lat = append(lat, expires.Add(-holdTTL).Sub(created))
+		}
+	}
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	t.Logf("saga latency placed→held over Kafka: n=%d p50=%v p99=%v max=%v", len(lat), pct(0.50), pct(0.99), lat[len(lat)-1])
 }
