@@ -1,0 +1,90 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strings"
+)
+
+// Config is what ticketctl is told about the deployment it administers. It
+// is read once per invocation from the subcommand's flags and the same
+// TICKETD_* environment variables ticketd reads (a flag wins over its
+// variable), so that an operator points ticketctl at a deployment exactly
+// as they point ticketd at it.
+type Config struct {
+	// DataDir holds the embedded event store (<data>/eventstore) and the
+	// embedded read models (<data>/readmodels).
+	DataDir string
+	// RedisURL and KafkaBrokers, both set, select the distributed mode:
+	// read models in Redis, fed from the Kafka firehose.
+	RedisURL     string
+	RedisPrefix  string
+	KafkaBrokers string
+	// KafkaTopicPrefix starts every topic name; the firehose is
+	// "<prefix>.log".
+	KafkaTopicPrefix string
+	LogLevel         string
+}
+
+// Distributed reports whether the read models live in Redis and are fed
+// from Kafka, rather than on the embedded stores of DataDir.
+func (c *Config) Distributed() bool { return c.KafkaBrokers != "" }
+
+// Mode names where the read models live, for messages.
+func (c *Config) Mode() string {
+	if c.Distributed() {
+		return "distributed"
+	}
+	return "embedded"
+}
+
+// checkMode refuses half a distributed configuration, as ticketd does:
+// Kafka without Redis (or the reverse) would silently read the wrong
+// stores.
+func (c *Config) checkMode() error {
+	if (c.KafkaBrokers == "") != (c.RedisURL == "") {
+		return errors.New("distributed mode needs both TICKETD_KAFKA_BROKERS and TICKETD_REDIS_URL (or neither, for the embedded mode on TICKETD_DATA_DIR)")
+	}
+	return nil
+}
+
+// logLevel is the configured level; an unknown one is a usage error.
+func (c *Config) logLevel() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return 0, fmt.Errorf("log-level: %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	return l, nil
+}
+
+// settings says which parts of the configuration a subcommand uses, so
+// that its help lists only the flags that matter to it.
+type settings int
+
+const (
+	useDataDir settings = 1 << iota
+	useDistributed
+)
+
+// bindConfig registers the configuration flags a subcommand uses on fs,
+// each defaulting to its TICKETD_* variable.
+func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config, use settings) {
+	env := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	if use&useDataDir != 0 {
+		fs.StringVar(&c.DataDir, "data-dir", env("TICKETD_DATA_DIR", "./data"), "ticketd's data directory: embedded event store and read models (TICKETD_DATA_DIR)")
+	}
+	if use&useDistributed != 0 {
+		fs.StringVar(&c.RedisURL, "redis-url", env("TICKETD_REDIS_URL", ""), "redis:// URL of the read models; with --kafka-brokers selects the distributed mode (TICKETD_REDIS_URL)")
+		fs.StringVar(&c.RedisPrefix, "redis-prefix", env("TICKETD_REDIS_PREFIX", "ticketd"), "prefix of every Redis key (TICKETD_REDIS_PREFIX)")
+		fs.StringVar(&c.KafkaBrokers, "kafka-brokers", env("TICKETD_KAFKA_BROKERS", ""), "Kafka bootstrap servers of the log; with --redis-url selects the distributed mode (TICKETD_KAFKA_BROKERS)")
+		fs.StringVar(&c.KafkaTopicPrefix, "kafka-topic-prefix", env("TICKETD_KAFKA_TOPIC_PREFIX", "ticketing"), "prefix of every Kafka topic; the log is <prefix>.log (TICKETD_KAFKA_TOPIC_PREFIX)")
+	}
+	fs.StringVar(&c.LogLevel, "log-level", env("TICKETD_LOG_LEVEL", "warn"), "debug, info, warn or error; logs go to stderr (TICKETD_LOG_LEVEL)")
+}

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ticketd/ticketing/projections"
+)
+
+var rebuildCommand = command{
+	name:    "projections rebuild",
+	args:    "[NAME...]",
+	summary: "rebuild read models from the log, then switch readers over",
+	help: `Rebuilds the read models named (all of them when none is; see
+'ticketctl projections list') from the event log: each is replayed from
+the first record into a fresh, invisible version while the current version
+keeps serving, catches up to the head of the log, and then readers switch
+to it in one atomic step. Nobody ever sees a half-built model. The
+projections are rebuilt side by side; the progress bar shows how far
+through the log they are, with the rate and the time left.
+
+Distributed mode (TICKETD_REDIS_URL and TICKETD_KAFKA_BROKERS) rebuilds the
+Redis read models from the Kafka log while every service keeps serving: the
+new version follows the log until it has reached the live one, then takes
+over, and the live projector carries on from it.
+
+Embedded mode rebuilds the read models of the data directory from its
+event store. ticketd holds both while it runs, so this rebuild is offline:
+stop ticketd first, run it, start ticketd again.
+
+If the rebuild fails or is interrupted (Ctrl-C), the new versions that
+were not switched to yet are discarded and the current ones keep serving.
+Running the command again starts a fresh rebuild from the first record:
+simple, and always correct. (A version left behind by a killed ticketctl is
+deleted when ticketd next opens the embedded store, or by Redis when its
+time to live runs out.)`,
+	use: useDataDir | useDistributed,
+	setup: func(fs *flag.FlagSet) func(context.Context, *cli, *Config, []string) error {
+		opts := rebuildOptions{switchTimeout: 30 * time.Second}
+		fs.IntVar(&opts.batch, "batch", 4096, "records applied per commit to the new version")
+		return func(ctx context.Context, c *cli, cfg *Config, args []string) error {
+			names, err := checkNames("projections rebuild", args)
+			if err != nil {
+				return err
+			}
+			if opts.batch < 1 {
+				return usagef("projections rebuild", "--batch must be at least 1, got %d", opts.batch)
+			}
+			return c.rebuild(ctx, cfg, names, opts)
+		}
+	},
+}
+
+type rebuildOptions struct {
+	// batch caps the records of one commit to the new version.
+	batch int
+	// switchTimeout bounds how long, online, the new version may take to
+	// reach the live one's checkpoint after reaching the head it started
+	// for; past it the new version is switched to anyway.
+	switchTimeout time.Duration
+}
+
+// rebuildResult is how the rebuild of one read model ended.
+type rebuildResult struct {
+	name          string
+	oldCheckpoint uint64
+	newCheckpoint uint64
+	records       uint64 // records the new version applied
+	err           error
+}
+
+func (c *cli) rebuild(ctx context.Context, cfg *Config, names []string, opts rebuildOptions) error {
+	logger := newLogger(cfg, c.stderr)
+	b, err := openBackend(ctx, cfg, logger,
+		"an embedded rebuild is offline: stop ticketd first, then run this again (the stores of the data directory are ticketd's while it runs; the online rebuild is the distributed mode's, on Redis and Kafka)")
+	if err != nil {
+		return fmt.Errorf("projections rebuild: %w", err)
+	}
+	defer b.close()
+	return c.rebuildOn(ctx, b, names, opts, logger)
+}
+
+// rebuildOn rebuilds the read models names of b.
+func (c *cli) rebuildOn(ctx context.Context, b *backend, names []string, opts rebuildOptions, logger *slog.Logger) error {
+	models := make([]readModel, len(names))
+	for i, n := range names {
+		models[i], _ = b.model(n)
+	}
+	head, err := b.log.HeadPosition(ctx)
+	if err != nil {
+		return fmt.Errorf("projections rebuild: log head: %w", err)
+	}
+	fmt.Fprintf(c.stdout, "Rebuilding %s from the log (head %s) in the %s.\n", strings.Join(names, ", "), count(head), b.where)
+	if b.online {
+		fmt.Fprintln(c.stdout, "The current versions keep serving until each new one has caught up; the services may keep running.")
+	} else {
+		fmt.Fprintln(c.stdout, "The current versions stay in place until each new one is complete.")
+	}
+
+	start := time.Now()
+	prog := newProgress(c.stdout, head, len(models))
+	prog.Start()
+	results := make([]rebuildResult, len(models))
+	var wg sync.WaitGroup
+	for i, m := range models {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = rebuildOne(ctx, m, b, head, opts, prog, logger)
+		}()
+	}
+	wg.Wait()
+	prog.Stop()
+	took := time.Since(start)
+	return c.report(ctx, results, head, took)
+}
+
+// rebuildOne rebuilds one read model: stage a fresh version, run its
+// projector until it has applied the log up to head (and, online, until it
+// has reached the live version), stop it, and promote the version; or
+// discard it if anything fails or ctx ends first.
+func rebuildOne(ctx context.Context, m readModel, b *backend, head uint64, opts rebuildOptions, prog *progress, logger *slog.Logger) rebuildResult {
+	res := rebuildResult{name: m.name}
+	var err error
+	if res.oldCheckpoint, err = m.checkpoint(ctx); err != nil {
+		res.err = fmt.Errorf("read the current checkpoint: %w", err)
+		return res
+	}
+	st, err := m.stage()
+	if err != nil {
+		res.err = fmt.Errorf("stage a new version: %w", err)
+		return res
+	}
+	log := newReplayLog(b.log, opts.batch)
+	prog.track(log)
+	p := st.projector(log)
+	run := startProjector(ctx, p)
+	fail := func(err error) rebuildResult {
+		run.halt()
+		res.records, res.newCheckpoint = log.Records(), p.Checkpoint()
+		if derr := st.discard(); derr != nil {
+			err = errors.Join(err, fmt.Errorf("discard the new version: %w", derr))
+		}
+		res.err = err
+		return res
+	}
+
+	if err := run.until(ctx, func() (bool, error) { return log.Applied() >= head, nil }); err != nil {
+		return fail(err)
+	}
+	if b.online {
+		// The services kept writing while this version was built, and the
+		// live projector kept up with them: follow the log until this
+		// version has what the live one has, so that switching does not
+		// take readers back in time.
+		deadline := time.Now().Add(opts.switchTimeout)
+		err := run.until(ctx, func() (bool, error) {
+			live, err := m.checkpoint(ctx)
+			if err != nil {
+				return false, fmt.Errorf("read the live checkpoint: %w", err)
+			}
+			if p.Checkpoint() >= live {
+				return true, nil
+			}
+			if time.Now().After(deadline) {
+				logger.Warn("switching to the new version before it reached the live one; the live projector resumes from it",
+					"projection", m.name, "new", p.Checkpoint(), "live", live)
+				return true, nil
+			}
+			return false, nil
+		})
+		if err != nil {
+			return fail(err)
+		}
+	}
+	if err := run.halt(); err != nil {
+		return fail(err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	res.records, res.newCheckpoint = log.Records(), p.Checkpoint()
+	if err := st.promote(); err != nil {
+		return fail(fmt.Errorf("switch readers to the new version: %w", err))
+	}
+	return res
+}
+
+// runningProjector is a projector running on its own goroutine.
+type runningProjector struct {
+	stop context.CancelFunc
+	done chan struct{}
+	err  error
+}
+
+func startProjector(ctx context.Context, p *projections.Projector) *runningProjector {
+	runCtx, stop := context.WithCancel(ctx)
+	r := &runningProjector{stop: stop, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.err = p.Run(runCtx)
+	}()
+	return r
+}
+
+// until waits, checking every few milliseconds, for cond to hold. It
+// fails when ctx ends, cond fails, or the projector stops.
+func (r *runningProjector) until(ctx context.Context, cond func() (bool, error)) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		ok, err := cond()
+		if err != nil || ok {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.done:
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if r.err == nil {
+				return errors.New("the projector stopped")
+			}
+			return r.err
+		case <-t.C:
+		}
+	}
+}
+
+// halt stops the projector and waits for it: nil if it stopped because it
+// was told to, its error if it had failed.
+func (r *runningProjector) halt() error {
+	r.stop()
+	<-r.done
+	if errors.Is(r.err, context.Canceled) {
+		return nil
+	}
+	return r.err
+}
+
+// report prints how each rebuild ended and the overall rate; it fails when
+// any rebuild did.
+func (c *cli) report(ctx context.Context, results []rebuildResult, head uint64, took time.Duration) error {
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	var failed []string
+	for _, r := range results {
+		switch {
+		case r.err == nil:
+			fmt.Fprintf(tw, "%s\tswitched to the new version\tcheckpoint %s (was %s)\t%s records applied\n",
+				r.name, count(r.newCheckpoint), count(r.oldCheckpoint), count(r.records))
+		case errors.Is(r.err, context.Canceled) && ctx.Err() != nil:
+			failed = append(failed, r.name)
+			fmt.Fprintf(tw, "%s\tinterrupted: new version discarded\tthe current version keeps serving\t\n", r.name)
+		default:
+			failed = append(failed, r.name)
+			fmt.Fprintf(tw, "%s\tFAILED: new version discarded\tthe current version keeps serving\t\n", r.name)
+		}
+	}
+	tw.Flush()
+	if len(failed) == 0 {
+		rate := 0.0
+		if took > 0 {
+			rate = float64(head) / took.Seconds()
+		}
+		fmt.Fprintf(c.stdout, "Rebuilt %d read model(s) from %s events in %s: %s events/s.\n", len(results), count(head), fmtDuration(took), count(uint64(rate)))
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("projections rebuild: interrupted; %s not rebuilt (the current versions keep serving). Run it again to start a fresh rebuild", strings.Join(failed, ", "))
+	}
+	var errs []error
+	for _, r := range results {
+		if r.err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.name, r.err))
+		}
+	}
+	return fmt.Errorf("projections rebuild: %w", errors.Join(errs...))
+}
