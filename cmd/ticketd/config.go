@@ -90,7 +90,7 @@ func loadConfig(args []string, getenv func(string) string) (*Config, error) {
 	fs.StringVar(&c.PprofAddr, "pprof-addr", env("TICKETD_PPROF_ADDR", ""), "serve net/http/pprof on this address, e.g. 127.0.0.1:6060; empty = off (TICKETD_PPROF_ADDR)")
 	fs.StringVar(&c.KafkaTopicPrefix, "kafka-topic-prefix", env("TICKETD_KAFKA_TOPIC_PREFIX", "ticketing"), "prefix of every Kafka topic (TICKETD_KAFKA_TOPIC_PREFIX)")
 	fs.IntVar(&c.KafkaPartitions, "kafka-partitions", envInt(getenv, "TICKETD_KAFKA_PARTITIONS", 6), "partitions of the service and command topics created at start-up (TICKETD_KAFKA_PARTITIONS)")
-	fs.StringVar(&c.InstanceID, "instance-id", env("TICKETD_INSTANCE_ID", ""), "stable id of this process in Kafka consumer groups; empty = derived from the host name, services and data dir (TICKETD_INSTANCE_ID)")
+	fs.StringVar(&c.InstanceID, "instance-id", env("TICKETD_INSTANCE_ID", ""), "stable id making this process a static member of its Kafka consumer groups; empty = dynamic membership (TICKETD_INSTANCE_ID)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", env("TICKETD_REDIS_PREFIX", "ticketd"), "prefix of every Redis key (TICKETD_REDIS_PREFIX)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

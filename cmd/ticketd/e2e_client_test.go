@@ -282,10 +282,11 @@ func (s *server) login(t *testing.T, email, password string) *client {
 func (s *server) admin(t *testing.T) *client { return s.login(t, adminEmail, adminPassword) }
 
 // eventually polls until cond holds; it waits for asynchronous work and
-// measures nothing.
+// measures nothing. The bound is generous: after a fault (a killed
+// service's consumer group waits out its session) recovery takes seconds.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting until %s", what)

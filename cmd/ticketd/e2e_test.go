@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -277,9 +278,6 @@ func TestEndToEnd(t *testing.T) {
 			{"zero quantity", 400, map[string]any{"event_id": "6f1c1d2e-3c4b-4d5e-8f90-0a1b2c3d4e5f", "ticket_type": "general", "quantity": 0}, nil},
 			{"trailing data", 400, `{"event_id":"x","ticket_type":"g","quantity":1} {}`, nil},
 			{"empty body", 400, "", nil},
-			// Just over the 64 KiB limit: the server answers 413 and closes at
-			// once, so a body much larger than the socket buffers would race it.
-			{"too large", 413, `{"ticket_type":"` + strings.Repeat("a", 66<<10) + `"}`, nil},
 			{"long idempotency key", 400, map[string]any{"event_id": "x"}, []string{"Idempotency-Key", strings.Repeat("k", 256)}},
 		}
 		for _, tc := range cases {
@@ -287,6 +285,16 @@ func TestEndToEnd(t *testing.T) {
 				c.expectProblem(tc.status, "POST", "/booking/create", tc.body, tc.header...)
 			})
 		}
+		t.Run("too large", func(t *testing.T) {
+			// The server answers 413 from the declared length and closes
+			// without reading the body; sending the body would race that
+			// close, so only the headers are sent.
+			status := rawStatus(t, s.base, "POST /booking/create HTTP/1.1\r\nHost: ticketd\r\nContent-Type: application/json\r\n"+
+				"Authorization: Bearer "+c.token+"\r\nContent-Length: 1048576\r\n\r\n")
+			if status != 413 {
+				t.Fatalf("a 1 MiB body = %d, want 413", status)
+			}
+		})
 		r := c.do("POST", "/booking/create", "quantity=1", "Content-Type", "text/plain")
 		if r.status != 415 {
 			t.Fatalf("text/plain body = %d, want 415", r.status)
@@ -404,4 +412,24 @@ func sign(secret, ts, body string) string {
 	h := hmac.New(sha256.New, []byte(secret))
 	h.Write([]byte(ts + "." + body))
 	return "sha256=" + hex.EncodeToString(h.Sum(nil))
+}
+
+// rawStatus sends a raw HTTP request head and returns the answer's status.
+func rawStatus(t *testing.T, base, head string) int {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte(head)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("reading the answer: %v", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -120,7 +118,7 @@ func embeddedPlatform(cfg *Config, log *slog.Logger, store eventStore, reg *es.R
 func distributedPlatform(ctx context.Context, cfg *Config, log *slog.Logger, store eventStore, reg *es.Registry, obs inproc.Observer) (*platform, error) {
 	kcfg := kafka.Config{
 		Brokers: cfg.KafkaBrokers, TopicPrefix: cfg.KafkaTopicPrefix, Partitions: cfg.KafkaPartitions,
-		ClientID: "ticketd-" + cfg.serviceList(), InstanceID: instanceID(cfg),
+		ClientID: "ticketd-" + cfg.serviceList(), InstanceID: cfg.InstanceID,
 	}
 	if err := kafka.EnsureTopics(ctx, kcfg, log, kafka.Services()...); err != nil {
 		return nil, fmt.Errorf("kafka topics: %w", err)
@@ -165,21 +163,4 @@ func registerMetrics(reg *prometheus.Registry, ps []*projections.Projector, head
 	for _, p := range ps {
 		registerLag(reg, p, head)
 	}
-}
-
-// instanceID is this process's stable identity in Kafka consumer groups:
-// the configured one, or one derived from the host, the services and the
-// data directory, which a restart of the same process keeps and another
-// process on the same host does not share.
-func instanceID(cfg *Config) string {
-	if cfg.InstanceID != "" {
-		return cfg.InstanceID
-	}
-	host, _ := os.Hostname()
-	dir, err := filepath.Abs(cfg.DataDir)
-	if err != nil {
-		dir = cfg.DataDir
-	}
-	sum := sha256.Sum256([]byte(host + "\x00" + cfg.serviceList() + "\x00" + dir))
-	return fmt.Sprintf("%s-%s-%x", host, cfg.serviceList(), sum[:4])
 }

@@ -347,8 +347,16 @@ func (s *session) poll(ctx context.Context) error {
 		case <-tick.C:
 			s.commit()
 		case <-watch:
-			if time.Since(lastMessage) >= s.rn.StallTimeout && s.lagging() {
-				return ErrStalled
+			if time.Since(lastMessage) >= s.rn.StallTimeout {
+				// A consumer that cannot even tell its lag (its
+				// coordinator lost for good after a broker restart) is as
+				// stuck as one that lags; replacing it only reconnects.
+				if lag, err := s.lagging(); lag || err != nil {
+					if err != nil {
+						s.logger.Warn("consumer cannot tell its lag: replacing it", "err", err)
+					}
+					return ErrStalled
+				}
 			}
 		default:
 		}
@@ -375,14 +383,17 @@ func (s *session) poll(ctx context.Context) error {
 // committed messages after its position: the consumer should be receiving
 // them. The watermark asked for is, reading committed, the last stable
 // offset, so an open transaction is not mistaken for lag.
-func (s *session) lagging() bool {
+func (s *session) lagging() (bool, error) {
 	assigned, err := s.c.Assignment()
-	if err != nil || len(assigned) == 0 {
-		return false
+	if err != nil {
+		return false, err
+	}
+	if len(assigned) == 0 {
+		return false, nil
 	}
 	positions, err := s.c.Position(assigned)
 	if err != nil {
-		return false
+		return false, err
 	}
 	var unknown []ck.TopicPartition
 	for _, tp := range positions {
@@ -393,7 +404,7 @@ func (s *session) lagging() bool {
 	if len(unknown) > 0 {
 		committed, err := s.c.Committed(unknown, 5000)
 		if err != nil {
-			return false
+			return false, err
 		}
 		byPartition := map[partition]ck.Offset{}
 		for _, tp := range committed {
@@ -408,16 +419,16 @@ func (s *session) lagging() bool {
 	for _, tp := range positions {
 		low, end, err := s.c.QueryWatermarkOffsets(tpTopic(tp), tp.Partition, 5000)
 		if err != nil {
-			continue
+			return false, err
 		}
 		// A partition never committed (offset still logical) lags if it
 		// holds anything at all; auto.offset.reset=earliest starts there.
 		if (tp.Offset < 0 && end > low) || (tp.Offset >= 0 && int64(tp.Offset) < end) {
 			s.logger.Warn("consumer receives nothing though a partition has messages for it", "topic", tpTopic(tp), "partition", tp.Partition, "position", tp.Offset, "end", end)
-			return true
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
 // dispatch hands m to the worker of its key, committing while it waits
