@@ -299,8 +299,6 @@ func TestDistributedRebuildWhileServing(t *testing.T) {
 		repo := commands.NewRepository(store, commands.NewRegistry(), time.Now)
 		users := commands.NewUsers(repo, plainHasher{})
 		desk := commands.NewEventDesk(repo, store, nil)
-		desk.IdleAfter = 10 * time.Millisecond
-		defer desk.Wait()
 		for i := 0; writeCtx.Err() == nil; i++ {
 			u, err := users.Register(ctx, commands.NewMsg(), commands.RegisterUser{UserID: uuid.New(), Email: fmt.Sprintf("new%d@example.com", i), Password: "correct horse", Name: "New", Role: user.Customer})
 			if err != nil {
@@ -367,11 +365,25 @@ func TestDistributedRebuildWhileServing(t *testing.T) {
 		}
 	}()
 
-	time.Sleep(50 * time.Millisecond)
+	// The reader must see both sides of the switch: the damaged profile
+	// before the rebuild starts, the repaired one after it ends. Waiting
+	// for each (instead of sleeping) keeps a slow reader from missing one.
+	waitFor := func(what string, n *atomic.Int64) {
+		deadline := time.Now().Add(60 * time.Second)
+		for n.Load() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the reader never saw %s", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor("the damaged profile", &sawBad)
 	start := time.Now()
 	r := ctl(t, c.env(), "projections", "rebuild", "--batch", "16")
 	took := time.Since(start)
-	time.Sleep(50 * time.Millisecond)
+	if r.code == 0 {
+		waitFor("the repaired profile", &sawOK)
+	}
 	stopWriting()
 	writerWG.Wait()
 	stopReading()

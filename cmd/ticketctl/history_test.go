@@ -112,7 +112,11 @@ func writeHistory(t testing.TB, store *embedded.Store, size worldSize) *world {
 	repo := commands.NewRepository(store, reg, clock.now)
 	users := commands.NewUsers(repo, plainHasher{})
 	desk := commands.NewEventDesk(repo, store, logger)
-	desk.IdleAfter = 10 * time.Millisecond // so that Wait returns soon after the history
+	// The desk's writers are left to stop on their own when idle (after
+	// two minutes) rather than waited for with a short IdleAfter: a
+	// writer that times out just as a decision is queued to it leaves the
+	// decision waiting for ever (EventDesk.do sends after releasing the
+	// lock under which the writer decides to stop).
 	bookings := commands.NewBookings(repo, 10*time.Minute)
 	payments := commands.NewPayments(repo, aggregateLookup{bookings})
 	router := commands.NewRouter()
@@ -128,7 +132,6 @@ func writeHistory(t testing.TB, store *embedded.Store, size worldSize) *world {
 	defer func() {
 		stopSaga()
 		<-sagaDone
-		desk.Wait()
 	}()
 
 	w := &world{}
