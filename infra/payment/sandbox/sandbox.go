@@ -76,7 +76,9 @@ func Open(ledgerPath, webhookURL string, secret []byte, log *slog.Logger) (*Gate
 	ctx, stop := context.WithCancel(context.Background())
 	g := &Gateway{
 		url: webhookURL, secret: secret, log: log,
-		client: &http.Client{Timeout: 5 * time.Second},
+		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+			MaxIdleConns: 128, MaxIdleConnsPerHost: 128, IdleConnTimeout: 90 * time.Second,
+		}},
 		Settle: 200 * time.Millisecond, Delayed: 3 * time.Second, GiveUpAfter: 2 * time.Minute,
 		charged: map[uuid.UUID]bool{}, ctx: ctx, stop: stop,
 	}
@@ -132,14 +134,15 @@ func readLedger(path string) (map[uuid.UUID]entry, error) {
 func (g *Gateway) write(e entry, sync bool) error {
 	line, _ := json.Marshal(e)
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if _, err := g.ledger.Write(append(line, '\n')); err != nil {
+	_, err := g.ledger.Write(append(line, '\n'))
+	g.mu.Unlock()
+	if err != nil || !sync {
 		return err
 	}
-	if sync {
-		return g.ledger.Sync()
-	}
-	return nil
+	// Synced outside the lock: concurrent charges overlap their syncs (one
+	// flush covers every line written before it) instead of queueing
+	// behind each other's.
+	return g.ledger.Sync()
 }
 
 // Close stops sending. What is still owed stays in the ledger and is sent
