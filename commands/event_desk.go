@@ -89,11 +89,19 @@ func (d *EventDesk) do(ctx context.Context, id uuid.UUID, msg Msg, decide func(*
 		d.wg.Add(1)
 		go w.run()
 	}
-	d.mu.Unlock()
+	// A writer leaves, when idle, only under d.mu and with an empty queue,
+	// so an op put in the queue under the lock is never left behind. A
+	// full queue means a busy writer, which will not leave: wait outside.
 	select {
 	case w.queue <- op:
-	case <-ctx.Done():
-		return ctx.Err()
+		d.mu.Unlock()
+	default:
+		d.mu.Unlock()
+		select {
+		case w.queue <- op:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	select {
 	case err := <-op.done:

@@ -267,11 +267,16 @@ func supervise(ctx context.Context, wg *sync.WaitGroup, log *slog.Logger, name s
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		backoff := 100 * time.Millisecond
+		const first = 100 * time.Millisecond
+		backoff := first
 		for {
+			started := time.Now()
 			err := fn(ctx)
 			if ctx.Err() != nil {
 				return
+			}
+			if time.Since(started) > time.Minute {
+				backoff = first // it ran well; this is a new failure, not a loop
 			}
 			log.Error("restarting after failure", "component", name, "err", err, "in", backoff)
 			select {

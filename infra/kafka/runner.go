@@ -469,6 +469,12 @@ func (s *session) handle(j job) {
 		s.deadLetter(j, j.rt.poison, 0)
 		return
 	}
+	// Checked again here, not only at dispatch: a redelivery queued behind
+	// the first copy on the same worker must see that copy's outcome.
+	if j.rt.id != "" && s.seen.contains(j.rt.id) {
+		j.gen.tracker.completed(j.p, j.off)
+		return
+	}
 	rn := s.rn
 	backoff := rn.Backoff
 	for attempt := 1; ; attempt++ {
