@@ -17,6 +17,9 @@ type Config struct {
 	// DataDir holds the embedded event store (<data>/eventstore) and the
 	// embedded read models (<data>/readmodels).
 	DataDir string
+	// EventStoreURL is refused when set, as ticketd refuses it: this
+	// build keeps events in the embedded store only.
+	EventStoreURL string
 	// RedisURL and KafkaBrokers, both set, select the distributed mode:
 	// read models in Redis, fed from the Kafka firehose.
 	RedisURL     string
@@ -50,6 +53,15 @@ func (c *Config) checkMode() error {
 	return nil
 }
 
+// checkEventStore refuses a KurrentDB event store, as ticketd does, rather
+// than silently working on the embedded one.
+func (c *Config) checkEventStore() error {
+	if c.EventStoreURL != "" {
+		return errors.New("eventstore-url: the KurrentDB adapter is not wired in this build (ticketd refuses it too); leave TICKETD_EVENTSTORE_URL empty to use the embedded event store of the data directory")
+	}
+	return nil
+}
+
 // logLevel is the configured level; an unknown one is a usage error.
 func (c *Config) logLevel() (slog.Level, error) {
 	var l slog.Level
@@ -79,6 +91,7 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config, use set
 	}
 	if use&useDataDir != 0 {
 		fs.StringVar(&c.DataDir, "data-dir", env("TICKETD_DATA_DIR", "./data"), "ticketd's data directory: embedded event store and read models (TICKETD_DATA_DIR)")
+		fs.StringVar(&c.EventStoreURL, "eventstore-url", env("TICKETD_EVENTSTORE_URL", ""), "KurrentDB connection string; not supported by this build, leave it empty (TICKETD_EVENTSTORE_URL)")
 	}
 	if use&useDistributed != 0 {
 		fs.StringVar(&c.RedisURL, "redis-url", env("TICKETD_REDIS_URL", ""), "redis:// URL of the read models; with --kafka-brokers selects the distributed mode (TICKETD_REDIS_URL)")

@@ -320,48 +320,108 @@ func TestDistributedRebuildWhileServing(t *testing.T) {
 		}
 	}()
 
-	// A service keeps reading every view: none may ever be missing or
-	// differ from what it was (but the damaged profile, which the switch
-	// repairs), whichever version answers.
+	// Services keep reading: no view may ever be missing or differ from
+	// what it was (but the damaged profile, which the switch repairs),
+	// whichever version answers. Three readers read every event, the
+	// listing and the due holds, and a part of the profiles, users'
+	// bookings, bookings and payments that moves on at each read (all of
+	// them would take a few hundred reads, too slow to straddle the
+	// switches); one more reads the listing and the damaged profile as
+	// fast as it can.
 	readCtx, stopReading := context.WithCancel(ctx)
 	var (
-		readerWG             sync.WaitGroup
-		reads, sawBad, sawOK atomic.Int64
-		readerErr            error
+		readerWG                        sync.WaitGroup
+		reads, fastReads, sawBad, sawOK atomic.Int64
+		overlapping                     atomic.Int64 // full reads during the rebuild
+		rebuildStart, rebuildEnd        atomic.Int64 // UnixNano
+		readerMu                        sync.Mutex
+		readerErr                       error
 	)
+	readFailed := func(err error) {
+		readerMu.Lock()
+		defer readerMu.Unlock()
+		if readerErr == nil {
+			readerErr = err
+		}
+	}
+	profileState := func(p readmodels.ProfileView) error {
+		switch {
+		case reflect.DeepEqual(p, bad):
+			sawBad.Add(1)
+		case reflect.DeepEqual(p, good):
+			sawOK.Add(1)
+		default:
+			return fmt.Errorf("the damaged profile read as %+v", p)
+		}
+		return nil
+	}
+	for n := range 3 {
+		readerWG.Add(1)
+		go func() {
+			defer readerWG.Done()
+			for i := n; readCtx.Err() == nil; i += 3 {
+				began := time.Now().UnixNano()
+				part := w.part(i)
+				want := before.only(part)
+				s, err := trySnapshot(readCtx, redisReaders(reader), part)
+				if readCtx.Err() != nil {
+					return
+				}
+				if err != nil {
+					readFailed(err)
+					return
+				}
+				reads.Add(1)
+				if end := rebuildEnd.Load(); rebuildStart.Load() != 0 && (end == 0 || began < end) {
+					overlapping.Add(1)
+				}
+				if p, ok := s.Profiles[damaged]; ok {
+					if err := profileState(p); err != nil {
+						readFailed(err)
+						return
+					}
+					s.Profiles[damaged] = good
+				}
+				// New events may join the listing; what was listed stays.
+				if len(s.Listing) < len(before.Listing) {
+					readFailed(fmt.Errorf("the listing had %d events, %d before the rebuild", len(s.Listing), len(before.Listing)))
+					return
+				}
+				s.Listing = before.Listing
+				if d := want.diff(s); d != "" {
+					readFailed(fmt.Errorf("a reader saw a view change during the rebuild:\n%s", d))
+					return
+				}
+			}
+		}()
+	}
 	readerWG.Add(1)
 	go func() {
 		defer readerWG.Done()
 		for readCtx.Err() == nil {
-			s, err := trySnapshot(readCtx, redisReaders(reader), w)
+			listing, err := reader.Events().ScheduledEvents(readCtx, readmodels.EventListing{Limit: 10_000})
+			if err == nil && len(listing) < len(before.Listing) {
+				err = fmt.Errorf("the listing had %d events, %d before the rebuild", len(listing), len(before.Listing))
+			}
+			var p readmodels.ProfileView
+			var ok bool
+			if err == nil {
+				p, ok, err = reader.Profiles().Profile(readCtx, damaged)
+				if err == nil && !ok {
+					err = errors.New("the damaged profile was missing")
+				}
+			}
 			if readCtx.Err() != nil {
 				return
 			}
+			if err == nil {
+				err = profileState(p)
+			}
 			if err != nil {
-				readerErr = err
+				readFailed(err)
 				return
 			}
-			reads.Add(1)
-			switch p := s.Profiles[damaged]; {
-			case reflect.DeepEqual(p, bad):
-				sawBad.Add(1)
-			case reflect.DeepEqual(p, good):
-				sawOK.Add(1)
-			default:
-				readerErr = fmt.Errorf("the damaged profile read as %+v", p)
-				return
-			}
-			s.Profiles[damaged] = good
-			// New events may join the listing; what was listed stays.
-			if len(s.Listing) < len(before.Listing) {
-				readerErr = fmt.Errorf("the listing had %d events, %d before the rebuild", len(s.Listing), len(before.Listing))
-				return
-			}
-			s.Listing = before.Listing
-			if d := before.diff(s); d != "" {
-				readerErr = fmt.Errorf("a reader saw a view change during the rebuild:\n%s", d)
-				return
-			}
+			fastReads.Add(1)
 		}
 	}()
 
@@ -378,8 +438,12 @@ func TestDistributedRebuildWhileServing(t *testing.T) {
 		}
 	}
 	waitFor("the damaged profile", &sawBad)
+	// Small commits make the rebuild long enough for the full readers to
+	// read everything a few times while it runs.
 	start := time.Now()
-	r := ctl(t, c.env(), "projections", "rebuild", "--batch", "16")
+	rebuildStart.Store(start.UnixNano())
+	r := ctl(t, c.env(), "projections", "rebuild", "--batch", "4")
+	rebuildEnd.Store(time.Now().UnixNano())
 	took := time.Since(start)
 	if r.code == 0 {
 		waitFor("the repaired profile", &sawOK)
@@ -391,12 +455,16 @@ func TestDistributedRebuildWhileServing(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("rebuild: %s", r)
 	}
-	t.Logf("rebuild took %v while a reader read %d times:\n%s", took, reads.Load(), r.stdout)
+	t.Logf("rebuild took %v; the full readers read %d times (%d of them during the rebuild), the listing reader %d times:\n%s",
+		took, reads.Load(), overlapping.Load(), fastReads.Load(), r.stdout)
 	if writeErr != nil {
 		t.Fatalf("writer: %v", writeErr)
 	}
 	if readerErr != nil {
 		t.Fatal(readerErr)
+	}
+	if overlapping.Load() < 3 {
+		t.Errorf("the full readers read only %d times during the rebuild", overlapping.Load())
 	}
 	if sawBad.Load() == 0 || sawOK.Load() == 0 {
 		t.Errorf("the reader saw the damaged profile %d times and the repaired one %d times: it did not see the switch", sawBad.Load(), sawOK.Load())
@@ -505,4 +573,43 @@ func TestDistributedRebuildInterruptedLeavesNothing(t *testing.T) {
 // moves on for good.
 func withoutSeq(keys []string) []string {
 	return slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return strings.HasSuffix(k, ":seq") })
+}
+
+// part is the world with every event, and the i-th part of its users,
+// bookings and payments.
+func (w *world) part(i int) *world {
+	chunk := func(ids []uuid.UUID, size int) []uuid.UUID {
+		if len(ids) == 0 {
+			return nil
+		}
+		start := (i * size) % len(ids)
+		return ids[start:min(start+size, len(ids))]
+	}
+	return &world{users: chunk(w.users, 3), events: w.events, bookings: chunk(w.bookings, 12), payments: chunk(w.payments, 5)}
+}
+
+// only is s restricted to the users, bookings and payments of part.
+func (s snapshot) only(part *world) snapshot {
+	out := s
+	out.Profiles = map[uuid.UUID]readmodels.ProfileView{}
+	out.UserBookings = map[uuid.UUID][]readmodels.BookingView{}
+	for _, id := range part.users {
+		if v, ok := s.Profiles[id]; ok {
+			out.Profiles[id] = v
+		}
+		out.UserBookings[id] = s.UserBookings[id]
+	}
+	out.Bookings = map[uuid.UUID]readmodels.BookingView{}
+	for _, id := range part.bookings {
+		if v, ok := s.Bookings[id]; ok {
+			out.Bookings[id] = v
+		}
+	}
+	out.Payments = map[uuid.UUID]readmodels.PaymentView{}
+	for _, id := range part.payments {
+		if v, ok := s.Payments[id]; ok {
+			out.Payments[id] = v
+		}
+	}
+	return out
 }

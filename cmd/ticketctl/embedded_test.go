@@ -68,6 +68,9 @@ func TestEmbeddedStatusThenRebuild(t *testing.T) {
 	// the checkpoints.
 	damageProfile(t, reads.Profiles(), w.users[0])
 	damageEvent(t, reads.Events(), w.events[0])
+	if before.diff(takeSnapshot(t, embeddedReaders(reads), w)) == "" {
+		t.Fatal("the damage does not show")
+	}
 	reads.Close()
 
 	// One more user registers while the projectors are stopped: the
@@ -191,6 +194,9 @@ func TestEmbeddedRebuildOfSomeProjections(t *testing.T) {
 	reads := openTestReadStore(t, dir)
 	before := takeSnapshot(t, embeddedReaders(reads), w)
 	damageProfile(t, reads.Profiles(), w.users[1])
+	if before.diff(takeSnapshot(t, embeddedReaders(reads), w)) == "" {
+		t.Fatal("the damage does not show")
+	}
 	reads.Close()
 
 	r := ctl(t, map[string]string{"TICKETD_DATA_DIR": dir}, "projections", "rebuild", "profiles", "--batch", "3", "events", "profiles")

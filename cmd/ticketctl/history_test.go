@@ -162,7 +162,7 @@ func writeHistory(t testing.TB, store *embedded.Store, size worldSize) *world {
 				Name: fmt.Sprintf("Concert %d", i), Description: "music", Venue: []string{"Istora", "JIExpo", "Teater Jakarta"}[i%3],
 				StartsAt: clock.now().Add(time.Duration(30+i) * 24 * time.Hour).Truncate(time.Second), MaxPerBooking: 4,
 			},
-			TicketTypes: []event.TicketType{{Name: "general", Price: 150_000, Capacity: 100_000}, {Name: "vip", Price: 500_000, Capacity: 1000}},
+			TicketTypes: []event.TicketType{{Name: "general", Price: 150_000, Capacity: 100_000}, {Name: "vip", Price: 500_000, Capacity: 50_000}},
 		})
 		must("create event", err)
 		w.events = append(w.events, id)

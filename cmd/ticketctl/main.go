@@ -185,6 +185,11 @@ func (c *cli) runCommand(ctx context.Context, cmd command, args []string) error 
 			return usagef(cmd.name, "%v", err)
 		}
 	}
+	if cmd.use&useDataDir != 0 && !cfg.Distributed() {
+		if err := cfg.checkEventStore(); err != nil {
+			return usagef(cmd.name, "%v", err)
+		}
+	}
 	return exec(ctx, c, &cfg, positional)
 }
 

@@ -81,10 +81,14 @@ func (p *progress) Start() {
 	}()
 }
 
-// Stop stops drawing, and draws the last state.
+// Stop stops drawing, and draws the last state, with the mean rate of
+// the whole rebuild.
 func (p *progress) Stop() {
 	close(p.stop)
 	<-p.done
+	p.mu.Lock()
+	p.samples = []sample{{at: p.start}}
+	p.mu.Unlock()
 	p.draw()
 	if p.tty {
 		fmt.Fprintln(p.out)

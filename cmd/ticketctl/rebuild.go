@@ -79,7 +79,7 @@ type rebuildResult struct {
 func (c *cli) rebuild(ctx context.Context, cfg *Config, names []string, opts rebuildOptions) error {
 	logger := newLogger(cfg, c.stderr)
 	b, err := openBackend(ctx, cfg, logger,
-		"an embedded rebuild is offline: stop ticketd first, then run this again (the stores of the data directory are ticketd's while it runs; the online rebuild is the distributed mode's, on Redis and Kafka)")
+		"an embedded rebuild is offline: stop ticketd first, then run this again (there is no online rebuild of the embedded stores; the distributed mode, on Redis and Kafka, rebuilds online)")
 	if err != nil {
 		return fmt.Errorf("projections rebuild: %w", err)
 	}
@@ -106,63 +106,85 @@ func (c *cli) rebuildOn(ctx context.Context, b *backend, names []string, opts re
 
 	start := time.Now()
 	prog := newProgress(c.stdout, head, len(models))
-	prog.Start()
-	results := make([]rebuildResult, len(models))
-	var wg sync.WaitGroup
+	// Stage every new version first, so that the one reading of the log
+	// starts with every projection on board.
+	rp := newReplay(b.log)
+	jobs := make([]*rebuildJob, len(models))
 	for i, m := range models {
+		j := &rebuildJob{m: m, res: rebuildResult{name: m.name}}
+		jobs[i] = j
+		if j.res.oldCheckpoint, err = m.checkpoint(ctx); err != nil {
+			j.res.err = fmt.Errorf("read the current checkpoint: %w", err)
+			continue
+		}
+		if j.st, err = m.stage(); err != nil {
+			j.res.err = fmt.Errorf("stage a new version: %w", err)
+			continue
+		}
+		j.log = rp.add(opts.batch)
+		prog.track(j.log)
+	}
+	rp.Start(ctx)
+	prog.Start()
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		if j.st == nil {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = rebuildOne(ctx, m, b, head, opts, prog, logger)
+			j.run(ctx, b.online, head, opts, logger)
 		}()
 	}
 	wg.Wait()
+	rp.Stop()
 	prog.Stop()
 	took := time.Since(start)
+	results := make([]rebuildResult, len(jobs))
+	for i, j := range jobs {
+		results[i] = j.res
+	}
 	return c.report(ctx, results, head, took)
 }
 
-// rebuildOne rebuilds one read model: stage a fresh version, run its
-// projector until it has applied the log up to head (and, online, until it
-// has reached the live version), stop it, and promote the version; or
-// discard it if anything fails or ctx ends first.
-func rebuildOne(ctx context.Context, m readModel, b *backend, head uint64, opts rebuildOptions, prog *progress, logger *slog.Logger) rebuildResult {
-	res := rebuildResult{name: m.name}
-	var err error
-	if res.oldCheckpoint, err = m.checkpoint(ctx); err != nil {
-		res.err = fmt.Errorf("read the current checkpoint: %w", err)
-		return res
-	}
-	st, err := m.stage()
-	if err != nil {
-		res.err = fmt.Errorf("stage a new version: %w", err)
-		return res
-	}
-	log := newReplayLog(b.log, opts.batch)
-	prog.track(log)
-	p := st.projector(log)
+// rebuildJob is the rebuild of one read model.
+type rebuildJob struct {
+	m   readModel
+	st  *stagedModel // the new version
+	log *replayLog   // its share of the log
+	res rebuildResult
+}
+
+// run builds the staged version: it runs its projector until it has
+// applied the log up to head (and, online, until it has reached the live
+// version), stops it, and promotes the version; or discards it if
+// anything fails or ctx ends first.
+func (j *rebuildJob) run(ctx context.Context, online bool, head uint64, opts rebuildOptions, logger *slog.Logger) {
+	defer j.log.leave()
+	p := j.st.projector(j.log)
 	run := startProjector(ctx, p)
-	fail := func(err error) rebuildResult {
+	fail := func(err error) {
 		run.halt()
-		res.records, res.newCheckpoint = log.Records(), p.Checkpoint()
-		if derr := st.discard(); derr != nil {
+		j.res.records, j.res.newCheckpoint = j.log.Records(), p.Checkpoint()
+		if derr := j.st.discard(); derr != nil {
 			err = errors.Join(err, fmt.Errorf("discard the new version: %w", derr))
 		}
-		res.err = err
-		return res
+		j.res.err = err
 	}
 
-	if err := run.until(ctx, func() (bool, error) { return log.Applied() >= head, nil }); err != nil {
-		return fail(err)
+	if err := run.until(ctx, func() (bool, error) { return j.log.Applied() >= head, nil }); err != nil {
+		fail(err)
+		return
 	}
-	if b.online {
+	if online {
 		// The services kept writing while this version was built, and the
 		// live projector kept up with them: follow the log until this
 		// version has what the live one has, so that switching does not
 		// take readers back in time.
 		deadline := time.Now().Add(opts.switchTimeout)
 		err := run.until(ctx, func() (bool, error) {
-			live, err := m.checkpoint(ctx)
+			live, err := j.m.checkpoint(ctx)
 			if err != nil {
 				return false, fmt.Errorf("read the live checkpoint: %w", err)
 			}
@@ -171,26 +193,28 @@ func rebuildOne(ctx context.Context, m readModel, b *backend, head uint64, opts 
 			}
 			if time.Now().After(deadline) {
 				logger.Warn("switching to the new version before it reached the live one; the live projector resumes from it",
-					"projection", m.name, "new", p.Checkpoint(), "live", live)
+					"projection", j.m.name, "new", p.Checkpoint(), "live", live)
 				return true, nil
 			}
 			return false, nil
 		})
 		if err != nil {
-			return fail(err)
+			fail(err)
+			return
 		}
 	}
 	if err := run.halt(); err != nil {
-		return fail(err)
+		fail(err)
+		return
 	}
 	if err := ctx.Err(); err != nil {
-		return fail(err)
+		fail(err)
+		return
 	}
-	res.records, res.newCheckpoint = log.Records(), p.Checkpoint()
-	if err := st.promote(); err != nil {
-		return fail(fmt.Errorf("switch readers to the new version: %w", err))
+	j.res.records, j.res.newCheckpoint = j.log.Records(), p.Checkpoint()
+	if err := j.st.promote(); err != nil {
+		fail(fmt.Errorf("switch readers to the new version: %w", err))
 	}
-	return res
 }
 
 // runningProjector is a projector running on its own goroutine.

@@ -29,9 +29,9 @@ type projectionInfo struct {
 // projectionList is every read model projection, in the order ticketd
 // starts them.
 var projectionList = []projectionInfo{
-	{projections.NameEvents, "the event listing and event pages with seats available per ticket type (GET /events, /events/{id}); bookings check events against it"},
-	{projections.NameBookings, "booking status and each user's bookings (GET /bookings, /bookings/{id}); the holds the expirer expires; the bookings payments may pay"},
-	{projections.NamePayments, "payment status (GET /payment/status/{id}); the live status stream reads it when it starts"},
+	{projections.NameEvents, "event listing and details, with the seats available per ticket type (GET /events, GET /events/{id})"},
+	{projections.NameBookings, "booking status and each user's bookings (GET /bookings, GET /bookings/{id}); the holds the expirer ends; what the payments service knows of a booking"},
+	{projections.NamePayments, "payment status (GET /payment/status/{id}) and the first state of its live stream"},
 	{projections.NameProfiles, "user profiles (GET /profile)"},
 }
 
@@ -152,10 +152,6 @@ func (b *backend) model(name string) (readModel, bool) {
 	return readModel{}, false
 }
 
-// errTicketdRunning is matched by the error of opening embedded stores
-// that a running ticketd holds.
-var errTicketdRunning = errors.New("ticketd is running")
-
 // dirInUse is the error for a data directory a running ticketd holds;
 // what says what the user can do instead.
 type dirInUse struct {
@@ -164,9 +160,6 @@ type dirInUse struct {
 }
 
 func (e *dirInUse) Error() string { return fmt.Sprintf("ticketd is running on %s; %s", e.dir, e.what) }
-func (e *dirInUse) Is(target error) bool {
-	return target == errTicketdRunning
-}
 
 // absDir is dir made absolute for messages, or dir as given.
 func absDir(dir string) string {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ticketd/ticketing/commands"
 	"github.com/ticketd/ticketing/domain/fault"
+	"github.com/ticketd/ticketing/domain/user"
 	"github.com/ticketd/ticketing/infra/auth"
 )
 
@@ -54,6 +55,11 @@ TICKETD_ADMIN_PASSWORD, which keeps the password out of the process list.`,
 				return usagef(cmd, "--email is required")
 			case password == "":
 				return usagef(cmd, "--password is required")
+			}
+			// Refuse what the users service would refuse before touching
+			// the store (which a running ticketd may hold).
+			if err := user.CheckCredentials(email, password, name); err != nil {
+				return usagef(cmd, "%v", err)
 			}
 			return c.createAdmin(ctx, cfg, email, password, name)
 		}
