@@ -16,7 +16,7 @@ import (
 // servers they skip locally and fail in CI, like every integration test.
 
 func TestRedisAnswersPing(t *testing.T) {
-	u, err := url.Parse(RedisURL(t))
+	u, err := url.Parse(testServers.Redis(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestRedisAnswersPing(t *testing.T) {
 // request every Kafka client sends first) and checks the broker lists the
 // Produce and Fetch APIs.
 func TestKafkaAnswersApiVersions(t *testing.T) {
-	brokers := KafkaBrokers(t)
+	brokers := testServers.Kafka(t)
 	addrs, err := brokerAddrs(brokers)
 	if err != nil {
 		t.Fatal(err)

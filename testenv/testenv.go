@@ -7,11 +7,17 @@
 //	eval "$(scripts/testenv.sh env)"
 //	go test ./...
 //
-// and in a test:
+// and in a test package, the environment read once (in a _test.go file)
+// and handed to the checks:
+//
+//	var testServers = testenv.Servers{
+//		RedisURL:     os.Getenv(testenv.RedisURLEnv),
+//		KafkaBrokers: os.Getenv(testenv.KafkaBrokersEnv),
+//		CI:           os.Getenv(testenv.CIEnv) != "",
+//	}
 //
 //	func TestOutboxRelay(t *testing.T) {
-//		brokers := testenv.KafkaBrokers(t)
-//		redisURL := testenv.RedisURL(t)
+//		brokers := testServers.Kafka(t)
 //		...
 //	}
 //
@@ -19,15 +25,14 @@
 // on a developer machine and fails when the CI environment variable is set,
 // so a CI run can never pass by silently skipping its integration tests.
 //
-// The package is test support code: it reads the environment directly and
-// depends on the standard library only.
+// The package reads no environment itself and depends on the standard
+// library only.
 package testenv
 
 import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +43,7 @@ import (
 const (
 	RedisURLEnv     = "TICKETD_TEST_REDIS_URL"     // e.g. redis://127.0.0.1:16379/0
 	KafkaBrokersEnv = "TICKETD_TEST_KAFKA_BROKERS" // e.g. 127.0.0.1:19092 (comma-separated list)
-	ciEnv           = "CI"
+	CIEnv           = "CI"
 )
 
 // DialTimeout bounds the reachability check of each server address.
@@ -46,12 +51,23 @@ const DialTimeout = 2 * time.Second
 
 const startHint = "run scripts/testenv.sh start, then eval \"$(scripts/testenv.sh env)\""
 
-// RedisURL returns the Redis URL from TICKETD_TEST_REDIS_URL after checking
-// that the server accepts TCP connections. It skips the test (fails it when
-// CI is set) if the variable is unset, malformed or the server is down.
-func RedisURL(t testing.TB) string {
+// Servers says which real servers the integration tests use and whether
+// this is CI. Each test package reads it once from its environment (in a
+// _test.go file, with the variable names above) and passes it down; this
+// package only checks what it is given.
+type Servers struct {
+	RedisURL     string // TICKETD_TEST_REDIS_URL
+	KafkaBrokers string // TICKETD_TEST_KAFKA_BROKERS
+	CI           bool   // CI set: a missing server fails the test
+}
+
+// Redis returns the Redis URL after checking that the server accepts
+// TCP connections. It skips the test (fails it in CI) if the URL is unset,
+// malformed or the server is down.
+func (s Servers) Redis(t testing.TB) string {
 	t.Helper()
-	raw := strings.TrimSpace(os.Getenv(RedisURLEnv))
+	unavailable := s.unavailable
+	raw := strings.TrimSpace(s.RedisURL)
 	if raw == "" {
 		unavailable(t, "integration test requires Redis; %s (%s is not set)", startHint, RedisURLEnv)
 		return ""
@@ -69,13 +85,14 @@ func RedisURL(t testing.TB) string {
 	return raw
 }
 
-// KafkaBrokers returns the comma-separated bootstrap broker list from
+// Kafka returns the comma-separated bootstrap broker list from
 // TICKETD_TEST_KAFKA_BROKERS after checking that at least one of the
 // brokers accepts TCP connections (a client needs only one to bootstrap).
 // It skips the test (fails it when CI is set) otherwise.
-func KafkaBrokers(t testing.TB) string {
+func (s Servers) Kafka(t testing.TB) string {
 	t.Helper()
-	raw := strings.TrimSpace(os.Getenv(KafkaBrokersEnv))
+	unavailable := s.unavailable
+	raw := strings.TrimSpace(s.KafkaBrokers)
 	if raw == "" {
 		unavailable(t, "integration test requires Kafka; %s (%s is not set)", startHint, KafkaBrokersEnv)
 		return ""
@@ -100,9 +117,9 @@ func KafkaBrokers(t testing.TB) string {
 
 // unavailable fails the test in CI and skips it elsewhere. Both end the
 // test's goroutine; the callers' `return ""` only matters for fakes.
-func unavailable(t testing.TB, format string, args ...any) {
+func (s Servers) unavailable(t testing.TB, format string, args ...any) {
 	t.Helper()
-	if os.Getenv(ciEnv) != "" {
+	if s.CI {
 		t.Fatalf(format, args...)
 		return
 	}

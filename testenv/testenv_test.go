@@ -48,30 +48,34 @@ func closedAddr(t *testing.T) string {
 
 func TestUnavailableSkipsLocallyAndFailsInCI(t *testing.T) {
 	down := closedAddr(t)
+	redis := func(s Servers) func(testing.TB) string { return s.Redis }
+	kafka := func(s Servers) func(testing.TB) string { return s.Kafka }
 	cases := []struct {
-		name, env, value, want string
-		get                    func(testing.TB) string
+		name    string
+		servers Servers
+		want    string
+		get     func(Servers) func(testing.TB) string
 	}{
-		{"redis unset", RedisURLEnv, "", "integration test requires Redis; run scripts/testenv.sh start", RedisURL},
-		{"redis down", RedisURLEnv, "redis://" + down + "/0", "does not answer", RedisURL},
-		{"redis bad scheme", RedisURLEnv, "http://" + down, "scheme must be redis", RedisURL},
-		{"kafka unset", KafkaBrokersEnv, "", "integration test requires Kafka; run scripts/testenv.sh start", KafkaBrokers},
-		{"kafka down", KafkaBrokersEnv, down, "no broker in", KafkaBrokers},
-		{"kafka no port", KafkaBrokersEnv, "127.0.0.1", "missing port", KafkaBrokers},
+		{"redis unset", Servers{}, "integration test requires Redis; run scripts/testenv.sh start", redis},
+		{"redis down", Servers{RedisURL: "redis://" + down + "/0"}, "does not answer", redis},
+		{"redis bad scheme", Servers{RedisURL: "http://" + down}, "scheme must be redis", redis},
+		{"kafka unset", Servers{}, "integration test requires Kafka; run scripts/testenv.sh start", kafka},
+		{"kafka down", Servers{KafkaBrokers: down}, "no broker in", kafka},
+		{"kafka no port", Servers{KafkaBrokers: "127.0.0.1"}, "missing port", kafka},
 	}
 	for _, tc := range cases {
-		for _, ci := range []string{"", "true"} {
-			t.Run(fmt.Sprintf("%s/CI=%q", tc.name, ci), func(t *testing.T) {
-				t.Setenv(ciEnv, ci)
-				t.Setenv(tc.env, tc.value)
+		for _, ci := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/CI=%v", tc.name, ci), func(t *testing.T) {
+				servers := tc.servers
+				servers.CI = ci
 				f := &fakeTB{TB: t}
-				if got := tc.get(f); got != "" {
+				if got := tc.get(servers)(f); got != "" {
 					t.Fatalf("got %q, want empty", got)
 				}
-				if ci == "" && (!f.skipped || f.failed) {
+				if !ci && (!f.skipped || f.failed) {
 					t.Fatalf("want skip without CI, got skipped=%v failed=%v", f.skipped, f.failed)
 				}
-				if ci != "" && (!f.failed || f.skipped) {
+				if ci && (!f.failed || f.skipped) {
 					t.Fatalf("want failure in CI, got skipped=%v failed=%v", f.skipped, f.failed)
 				}
 				if !strings.Contains(f.msg, tc.want) {
@@ -83,21 +87,18 @@ func TestUnavailableSkipsLocallyAndFailsInCI(t *testing.T) {
 }
 
 func TestReachableServersReturnTheConfiguredValue(t *testing.T) {
-	t.Setenv(ciEnv, "true")
 	up := listener(t)
 
 	redisURL := "redis://" + up + "/0"
-	t.Setenv(RedisURLEnv, redisURL)
 	f := &fakeTB{TB: t}
-	if got := RedisURL(f); got != redisURL || f.failed || f.skipped {
+	if got := (Servers{RedisURL: redisURL, CI: true}).Redis(f); got != redisURL || f.failed || f.skipped {
 		t.Fatalf("RedisURL = %q (failed=%v skipped=%v %s)", got, f.failed, f.skipped, f.msg)
 	}
 
 	// One reachable broker is enough to bootstrap.
 	brokers := closedAddr(t) + ", " + up
-	t.Setenv(KafkaBrokersEnv, brokers)
 	f = &fakeTB{TB: t}
-	if got := KafkaBrokers(f); got != brokers || f.failed || f.skipped {
+	if got := (Servers{KafkaBrokers: brokers, CI: true}).Kafka(f); got != brokers || f.failed || f.skipped {
 		t.Fatalf("KafkaBrokers = %q (failed=%v skipped=%v %s)", got, f.failed, f.skipped, f.msg)
 	}
 }

@@ -29,7 +29,6 @@ import (
 	readredis "github.com/ticketd/ticketing/infra/readstore/redis"
 	"github.com/ticketd/ticketing/projections"
 	"github.com/ticketd/ticketing/readmodels"
-	"github.com/ticketd/ticketing/testenv"
 )
 
 // cluster is the distributed mode's shared infrastructure for one test:
@@ -44,8 +43,8 @@ type cluster struct {
 
 func newCluster(t testing.TB) *cluster {
 	t.Helper()
-	brokers := testenv.KafkaBrokers(t)
-	redisURL := testenv.RedisURL(t)
+	brokers := testServers.Kafka(t)
+	redisURL := testServers.Redis(t)
 	var b [5]byte
 	_, _ = rand.Read(b[:])
 	prefix := "ticketctl-test-" + hex.EncodeToString(b[:])

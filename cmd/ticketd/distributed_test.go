@@ -15,8 +15,6 @@ import (
 
 	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
-
-	"github.com/ticketd/ticketing/testenv"
 )
 
 // cluster is the distributed system: one ticketd process per service, each
@@ -31,8 +29,8 @@ var clusterServices = []string{"users", "events", "bookings", "payments", "proje
 
 func startCluster(t *testing.T, extraEnv ...string) *cluster {
 	t.Helper()
-	brokers := testenv.KafkaBrokers(t)
-	redisURL := testenv.RedisURL(t)
+	brokers := testServers.Kafka(t)
+	redisURL := testServers.Redis(t)
 	prefix := "t" + uuid.NewString()[:8]
 	shared := []string{
 		"TICKETD_KAFKA_BROKERS=" + brokers,
@@ -341,7 +339,7 @@ func wipeRedisPrefix(t *testing.T, c *cluster) {
 			prefix = v
 		}
 	}
-	opts, err := goredis.ParseURL(testenv.RedisURL(t))
+	opts, err := goredis.ParseURL(testServers.Redis(t))
 	if err != nil {
 		t.Fatal(err)
 	}

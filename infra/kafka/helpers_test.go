@@ -21,7 +21,6 @@ import (
 	"github.com/ticketd/ticketing/domain/es"
 	"github.com/ticketd/ticketing/infra/eventstore/memory"
 	"github.com/ticketd/ticketing/infra/kafka"
-	"github.com/ticketd/ticketing/testenv"
 )
 
 // TestMain fails the run if goroutines outlive the tests: every client,
@@ -81,7 +80,7 @@ type env struct {
 
 func newEnv(t testing.TB, partitions int) *env {
 	t.Helper()
-	brokers := testenv.KafkaBrokers(t)
+	brokers := testServers.Kafka(t)
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	cfg := kafka.Config{

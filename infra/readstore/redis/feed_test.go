@@ -13,7 +13,6 @@ import (
 	"github.com/ticketd/ticketing/projections"
 	"github.com/ticketd/ticketing/projections/logtest"
 	"github.com/ticketd/ticketing/readmodels"
-	"github.com/ticketd/ticketing/testenv"
 )
 
 func state(id uuid.UUID, pos uint64) readmodels.PaymentView {
@@ -189,7 +188,7 @@ func TestFeedSubscriptionsEnd(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStore(t)
-			c := rawClient(t, testenv.RedisURL(t))
+			c := rawClient(t, testServers.Redis(t))
 			defer c.Close()
 			id := uuid.New()
 			ctx, stop := context.WithCancel(context.Background())
@@ -234,7 +233,7 @@ func TestFeedRecoversALostConnection(t *testing.T) {
 	// Health checks come and go on the quiet connection meanwhile.
 	time.Sleep(200 * time.Millisecond)
 
-	c := rawClient(t, testenv.RedisURL(t))
+	c := rawClient(t, testServers.Redis(t))
 	defer c.Close()
 	killed := 0
 	for _, line := range strings.Split(c.ClientList(ctx).Val(), "\n") {

@@ -22,7 +22,6 @@ import (
 	"github.com/ticketd/ticketing/projections"
 	"github.com/ticketd/ticketing/projections/logtest"
 	"github.com/ticketd/ticketing/readmodels"
-	"github.com/ticketd/ticketing/testenv"
 )
 
 // newPrefix is a key prefix of its own for one test, so that tests share
@@ -34,7 +33,7 @@ func newPrefix(t testing.TB) string {
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatal(err)
 	}
-	url := testenv.RedisURL(t)
+	url := testServers.Redis(t)
 	prefix := "ticketd-test-" + hex.EncodeToString(b[:])
 	t.Cleanup(func() { deleteKeys(t, url, prefix) })
 	return prefix
@@ -89,7 +88,7 @@ func rawClient(t testing.TB, url string) *goredis.Client {
 func openStore(t testing.TB, prefix string, opts Options) *Store {
 	t.Helper()
 	opts.Prefix = prefix
-	s, err := Open(context.Background(), testenv.RedisURL(t), opts)
+	s, err := Open(context.Background(), testServers.Redis(t), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +157,7 @@ func dump(t *testing.T, url, prefix string) map[string]string {
 
 func TestAStaleCommitWritesNothing(t *testing.T) {
 	ctx := context.Background()
-	url := testenv.RedisURL(t)
+	url := testServers.Redis(t)
 	prefix := newPrefix(t)
 	s := openStore(t, prefix, Options{})
 	ev := scheduled("Jazz", "Hall", t0)
@@ -404,7 +403,7 @@ func TestPromotionIsAtomicForReaders(t *testing.T) {
 	}
 	got, _, _ := reader.Events().Event(ctx, old[0].ID)
 	equal(t, "the event after the promotion", got, rebuilt[0])
-	for _, k := range keysOf(t, testenv.RedisURL(t), prefix) {
+	for _, k := range keysOf(t, testServers.Redis(t), prefix) {
 		if strings.Contains(k, ":events}:f1:g1:") {
 			t.Errorf("key %s of the replaced version is left", k)
 		}
@@ -413,7 +412,7 @@ func TestPromotionIsAtomicForReaders(t *testing.T) {
 
 func TestStagedVersionsExpireAndDiscardLeavesNothing(t *testing.T) {
 	ctx := context.Background()
-	url := testenv.RedisURL(t)
+	url := testServers.Redis(t)
 	prefix := newPrefix(t)
 	s := openStore(t, prefix, Options{StageTTL: 300 * time.Millisecond})
 	w := newWorld(t, 3)
@@ -476,7 +475,7 @@ func TestStagedVersionsExpireAndDiscardLeavesNothing(t *testing.T) {
 
 func TestAnActiveVersionThatLostKeysIsRebuilt(t *testing.T) {
 	ctx := context.Background()
-	url := testenv.RedisURL(t)
+	url := testServers.Redis(t)
 	prefix := newPrefix(t)
 	s := openStore(t, prefix, Options{})
 	w := newWorld(t, 4)
@@ -581,7 +580,7 @@ func TestClosedStoreRefusesWork(t *testing.T) {
 }
 
 func TestOpenRefusesABadPrefix(t *testing.T) {
-	if _, err := Open(context.Background(), testenv.RedisURL(t), Options{Prefix: "a{b}"}); err == nil {
+	if _, err := Open(context.Background(), testServers.Redis(t), Options{Prefix: "a{b}"}); err == nil {
 		t.Fatal("a prefix with a hash tag was accepted")
 	}
 }
