@@ -7,14 +7,9 @@
 //	eval "$(scripts/testenv.sh env)"
 //	go test ./...
 //
-// and in a test package, the environment read once (in a _test.go file)
-// and handed to the checks:
-//
-//	var testServers = testenv.Servers{
-//		RedisURL:     os.Getenv(testenv.RedisURLEnv),
-//		KafkaBrokers: os.Getenv(testenv.KafkaBrokersEnv),
-//		CI:           os.Getenv(testenv.CIEnv) != "",
-//	}
+// A test package fills one Servers value from the variables named by
+// RedisURLEnv, KafkaBrokersEnv and CIEnv, once, in a _test.go file (see
+// servers_env_test.go in any package that uses it), and asks it:
 //
 //	func TestOutboxRelay(t *testing.T) {
 //		brokers := testServers.Kafka(t)
