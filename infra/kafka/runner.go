@@ -123,6 +123,7 @@ func (rn *Runner) Run(ctx context.Context, r inproc.Reactor, services ...string)
 	}
 	filter := r.Filter()
 	keyer, _ := r.(inproc.Keyer)
+	comp, _ := r.(inproc.Compensator)
 	route := func(m *ck.Message) routed {
 		rec, err := DecodeRecord(m)
 		if err != nil {
@@ -141,9 +142,15 @@ func (rn *Runner) Run(ctx context.Context, r inproc.Reactor, services ...string)
 		if keyer != nil {
 			key = keyer.Key(&rec, p)
 		}
-		return routed{key: key[:], id: rec.ID.String(), kind: rec.Type, work: func(ctx context.Context) error {
+		rt := routed{key: key[:], id: rec.ID.String(), kind: rec.Type, work: func(ctx context.Context) error {
 			return r.React(ctx, &rec, p)
 		}}
+		if comp != nil {
+			rt.giveUp = func(ctx context.Context, cause error) error {
+				return comp.GiveUp(ctx, &rec, p, cause)
+			}
+		}
+		return rt
 	}
 	return rn.consume(ctx, r.Name(), topics, route)
 }
@@ -179,6 +186,10 @@ type routed struct {
 	// poison, when set, is why the message cannot be handled at all: it
 	// is dead-lettered without an attempt.
 	poison error
+	// giveUp, when set, undoes the business effect of a message that is
+	// given up on after its attempts (a reactor's inproc.Compensator),
+	// before it is dead-lettered.
+	giveUp func(ctx context.Context, cause error) error
 }
 
 // session is one Run: a consumer, its workers, and the generation of the
@@ -492,6 +503,7 @@ func (s *session) handle(j job) {
 			return
 		}
 		if attempt >= rn.MaxAttempts || (rn.Permanent != nil && rn.Permanent(err)) {
+			s.compensate(j, err)
 			s.deadLetter(j, err, attempt)
 			return
 		}
@@ -502,6 +514,19 @@ func (s *session) handle(j job) {
 			return
 		}
 		backoff = min(2*backoff, rn.MaxBackoff)
+	}
+}
+
+// compensate runs j's compensation, if it has one, before j is
+// dead-lettered: no booking stays pending and no seat stays held because
+// of one message given up on. A compensation that fails is logged (and
+// the dead letter carries the original cause for an operator).
+func (s *session) compensate(j job, cause error) {
+	if j.rt.giveUp == nil {
+		return
+	}
+	if err := j.rt.giveUp(j.gen.ctx, cause); err != nil {
+		s.logger.Error("compensation failed", "type", j.rt.kind, "topic", j.p.topic, "partition", j.p.id, "offset", j.off, "err", err)
 	}
 }
 

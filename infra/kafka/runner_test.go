@@ -377,3 +377,76 @@ func TestRunnerReplacesStalledConsumer(t *testing.T) {
 	}
 	t.Logf("wedged consumer replaced; everything handled after %v", took.Round(time.Millisecond))
 }
+
+// compensatingReactor is a reactor that is also an inproc.Compensator.
+type compensatingReactor struct {
+	reactor
+	giveUp func(ctx context.Context, rec *es.Record, cause error) error
+}
+
+func (r compensatingReactor) GiveUp(ctx context.Context, rec *es.Record, p es.Payload, cause error) error {
+	if _, ok := p.(noted); !ok {
+		return fmt.Errorf("payload %T, want noted", p)
+	}
+	return r.giveUp(ctx, rec, cause)
+}
+
+func TestRunnerCompensatesBeforeDeadLettering(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	id := uuid.New()
+	recs := records([]uuid.UUID{id}, 5)
+	poison := recs[2]
+	topic := e.cfg.ServiceTopic("bookings")
+	msgs := make([]*ck.Message, 0, len(recs))
+	for i := range recs {
+		msgs = append(msgs, kafka.EncodeRecord(&recs[i], "bookings", topic))
+	}
+	e.produceAll(e.producer(), msgs...)
+
+	type compensation struct {
+		rec       uuid.UUID
+		cause     string
+		deadSoFar int64
+	}
+	var (
+		mu   sync.Mutex
+		comp []compensation
+	)
+	handled := newHandledSet()
+	obs := &observer{}
+	runner := kafka.NewRunner(e.cfg, testRegistry(), e.log, obs)
+	runner.MaxAttempts, runner.Backoff = 2, 5*time.Millisecond
+	r := compensatingReactor{
+		reactor: reactor{name: "compensating", react: func(ctx context.Context, rec *es.Record) error {
+			if rec.ID == poison.ID {
+				return errors.New("seat map unavailable")
+			}
+			handled.add(rec)
+			return nil
+		}},
+		giveUp: func(ctx context.Context, rec *es.Record, cause error) error {
+			mu.Lock()
+			defer mu.Unlock()
+			comp = append(comp, compensation{rec: rec.ID, cause: cause.Error(), deadSoFar: obs.dead.Load()})
+			return nil
+		},
+	}
+	stop := run(t, func(ctx context.Context) error { return runner.Run(ctx, r, "bookings") })
+	eventually(t, 30*time.Second, "the other records handled", func() bool { return handled.len() >= len(recs)-1 })
+	eventually(t, 10*time.Second, "the dead letter written", func() bool { return obs.dead.Load() >= 1 })
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(comp) != 1 {
+		t.Fatalf("%d compensations, want 1 (for the record given up on)", len(comp))
+	}
+	if c := comp[0]; c.rec != poison.ID || c.cause != "seat map unavailable" || c.deadSoFar != 0 {
+		t.Errorf("compensation %+v, want record %s, the handler's error, and before its dead letter", c, poison.ID)
+	}
+	if dlq := e.readTopic(kafka.DeadLetterTopic(topic), false); len(dlq) != 1 {
+		t.Errorf("%d dead letters, want 1: a compensated record is still parked for an operator", len(dlq))
+	}
+}
