@@ -178,11 +178,12 @@ func (b *Booking) Expire(now time.Time) error {
 
 // Cancel ends a booking at its owner's or an admin's request. Only a
 // booking awaiting payment or confirmed can be cancelled; a pending one has
-// not been decided yet.
+// not been decided yet. Cancelling a confirmed booking refunds its payment.
 func (b *Booking) Cancel(reason string, now time.Time) error {
 	switch b.status {
 	case StatusAwaitingPayment, StatusConfirmed:
-		b.record(Cancelled{Reason: reason, From: b.status, PaymentID: b.paymentID, At: now})
+		refund := b.status == StatusConfirmed && b.paymentID != uuid.Nil
+		b.record(Cancelled{Reason: reason, From: b.status, PaymentID: b.paymentID, Refund: refund, At: now})
 		return nil
 	default:
 		return &TransitionError{Action: "cancel", From: b.status}

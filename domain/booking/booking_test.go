@@ -33,7 +33,7 @@ var (
 	refused  = booking.Rejected{Reason: "sold_out", At: heldAt}
 	ranOut   = booking.Expired{Reason: booking.ReasonHoldExpired, At: afterHold}
 	dropped  = booking.Cancelled{Reason: "changed my mind", From: booking.StatusAwaitingPayment, At: now}
-	refunded = booking.Cancelled{Reason: "changed my mind", From: booking.StatusConfirmed, PaymentID: paymentID, At: now}
+	refunded = booking.Cancelled{Reason: "changed my mind", From: booking.StatusConfirmed, PaymentID: paymentID, Refund: true, At: now}
 )
 
 // history is how a booking comes to be in each status.
@@ -143,7 +143,7 @@ var stateMachine = []struct {
 	{cancelForEvent, map[booking.Status]outcome{
 		booking.StatusPending:         records(booking.Rejected{Reason: booking.ReasonEventCancelled, At: now}),
 		booking.StatusAwaitingPayment: records(booking.Cancelled{Reason: booking.ReasonEventCancelled, From: booking.StatusAwaitingPayment, At: now}),
-		booking.StatusConfirmed:       records(booking.Cancelled{Reason: booking.ReasonEventCancelled, From: booking.StatusConfirmed, PaymentID: paymentID, At: now}),
+		booking.StatusConfirmed:       records(booking.Cancelled{Reason: booking.ReasonEventCancelled, From: booking.StatusConfirmed, PaymentID: paymentID, Refund: true, At: now}),
 		booking.StatusRejected:        noop,
 		booking.StatusExpired:         noop,
 		booking.StatusCancelled:       noop,

@@ -61,12 +61,20 @@ type Expired struct {
 }
 
 // Cancelled: the customer, an admin or the event's cancellation ended the
-// booking. From is the status it left, so that reactions know whether
-// there is a payment to refund (From confirmed, PaymentID set).
+// booking. From is the status it left and PaymentID the payment that
+// confirmed it, if any.
+//
+// Refund is the booking's decision that PaymentID is to be refunded. It is
+// recorded (since schema version 2) rather than left for each reaction to
+// infer from From and PaymentID, so that a future refund policy (a fee, a
+// cut-off before the show) changes the aggregate alone, and so that facts
+// recorded under the old policy keep the meaning they had then: version 1
+// records are read with the one rule version 1 knew (see upcastCancelledV1).
 type Cancelled struct {
 	Reason    string
 	From      Status
 	PaymentID uuid.UUID
+	Refund    bool
 	At        time.Time
 }
 
@@ -77,12 +85,14 @@ func (Confirmed) EventType() string       { return TypeConfirmed }
 func (Expired) EventType() string         { return TypeExpired }
 func (Cancelled) EventType() string       { return TypeCancelled }
 
-// Register adds the booking's events to r.
+// Register adds the booking's events to r, each at its current schema
+// version, with the upcasters that read the older versions still stored.
 func Register(r *es.Registry) {
 	r.Register(Placed{}, 1)
 	r.Register(AwaitingPayment{}, 1)
 	r.Register(Rejected{}, 1)
 	r.Register(Confirmed{}, 1)
 	r.Register(Expired{}, 1)
-	r.Register(Cancelled{}, 1)
+	r.Register(Cancelled{}, 2)
+	r.RegisterUpcaster(TypeCancelled, 1, upcastCancelledV1)
 }
