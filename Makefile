@@ -35,8 +35,33 @@ test: vet testenv-start
 test-unit:
 	env -u TICKETD_TEST_REDIS_URL -u TICKETD_TEST_KAFKA_BROKERS $(GO) test -count=1 $(PKGS)
 
+# Micro benchmarks; BENCHMARKS.md says what each measures. The Redis read
+# store's and PostgreSQL's runs skip unless their servers are given (see
+# bench-baseline and scripts/testenv.sh).
+BENCH_PKGS  := ./commands ./infra/eventstore/embedded ./infra/readstore/embedded ./infra/readstore/redis ./projections ./infra/httpapi
+BENCH_COUNT ?= 5
+BENCHSTAT   := $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./infra/eventstore/embedded ./commands
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) $(BENCH_PKGS)
+
+# The side-by-side baselines, each pair measured back to back in every run:
+# the embedded store against a plain PostgreSQL event table (started by
+# scripts/benchenv.sh on 127.0.0.1:15432, left running; stop it with
+# `bash scripts/benchenv.sh stop --clean`), and GET /events against a bare
+# Fiber handler. BENCH_COUNT separate runs go to BENCH_OUT, then benchstat
+# prints the medians with the baseline as the base column.
+BENCH_OUT ?= $(or $(TMPDIR),/tmp)/ticketd-bench-baseline.txt
+.PHONY: bench-baseline
+bench-baseline:
+	@bash scripts/benchenv.sh start
+	@rm -f $(BENCH_OUT); eval "$$(bash scripts/benchenv.sh env)" && for i in $$(seq $(BENCH_COUNT)); do \
+		echo "bench-baseline: run $$i of $(BENCH_COUNT), into $(BENCH_OUT)"; \
+		$(GO) test -run '^$$' -bench 'AppendSideBySide|ListingVsBareFiber' -benchmem -count 1 ./infra/eventstore/embedded ./infra/httpapi >>$(BENCH_OUT) \
+			|| { tail -n 40 $(BENCH_OUT); exit 1; }; \
+	done
+	$(BENCHSTAT) -filter '.name:AppendSideBySide' -col '/store@(postgres embedded)' $(BENCH_OUT)
+	$(BENCHSTAT) -filter '.name:ListingVsBareFiber' -col '/server@(bare-fiber ticketd)' $(BENCH_OUT)
 
 testenv-start:
 	@bash $(TESTENV) start
