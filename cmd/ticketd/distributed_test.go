@@ -159,22 +159,61 @@ func TestDistributedMission(t *testing.T) {
 		bookings.waitBooking(id, "confirmed")
 	})
 
-	t.Run("the saga killed with a payment in flight still confirms", func(t *testing.T) {
-		// KNOWN BUG, open in issue 4: killing the bookings process right
-		// after a payment was accepted, so that the payment settles while
-		// its consumer group rebalances, has left the booking unconfirmed
-		// (no reaction, no failure and no dead letter logged) in most runs
-		// on this machine. The scenario is kept here to be fixed, not
-		// counted as passing.
-		t.Skip("known bug (issue 4): a payment settled while the saga's consumer group rebalances after a SIGKILL is not confirmed")
+	t.Run("a payment settling while the saga is down past the hold is refunded or confirmed", func(t *testing.T) {
+		// The saga's consumer group waits for the killed member's session
+		// to time out (10 s) before it reassigns its partitions, longer
+		// than this cluster's 8 s hold. Either the payment is handled
+		// first and the booking confirmed, or the hold expires first, the
+		// seats go back and the late payment is refunded (DESIGN.md). No
+		// money is kept without a ticket either way.
+		free := available(c.as(buyer, "events").expect(200, "GET", "/events/"+evID, nil), "general")
 		id := bookings.expect(202, "POST", "/booking/create", map[string]any{"event_id": evID, "ticket_type": "general", "quantity": 1})["id"].(string)
 		bookings.waitBooking(id, "awaiting_payment")
 		pid := payments.expect(202, "POST", "/payment/process", map[string]any{"booking_id": id, "payment_token": "tok_delayed"})["id"].(string)
 		c.svc("bookings").crashAndRestart()
 		bookings = c.as(buyer, "bookings")
-		payments.waitPayment(pid, "succeeded")
-		bookings.waitBooking(id, "confirmed")
+		var status any
+		eventually(t, "booking "+id+" is final", func() bool {
+			status = bookings.expect(200, "GET", "/bookings/"+id, nil)["status"]
+			return status == "confirmed" || status == "expired"
+		})
+		if status == "expired" {
+			payments.waitPayment(pid, "refunded")
+			c.as(buyer, "events").waitAvailable(evID, "general", free)
+		} else {
+			payments.waitPayment(pid, "succeeded")
+		}
+		t.Logf("the booking ended %s", status)
 	})
+}
+
+func TestDistributedSagaKilledWithAPaymentInFlightConfirms(t *testing.T) {
+	if testing.Short() {
+		t.Skip("distributed: runs five ticketd processes on Kafka and Redis")
+	}
+	// Holds outlast the consumer group's rebalance here: the payment that
+	// settles while the saga is down must confirm the booking once the
+	// restarted process gets its partitions back.
+	c := startCluster(t, "TICKETD_HOLD_TTL=5m")
+	admin := c.svc("users").admin(t)
+	buyer := c.svc("users").customer(t)
+	ev := c.as(admin, "events").expect(201, "POST", "/event/create", newEvent("In Flight", 10))
+	evID := ev["id"].(string)
+	eventually(t, "the event is listed", func() bool { return c.as(buyer, "events").do("GET", "/events/"+evID, nil).status == 200 })
+	bookings := c.as(buyer, "bookings")
+	payments := c.as(buyer, "payments")
+	id := bookings.expect(202, "POST", "/booking/create", map[string]any{"event_id": evID, "ticket_type": "general", "quantity": 2})["id"].(string)
+	bookings.waitBooking(id, "awaiting_payment")
+	pid := payments.expect(202, "POST", "/payment/process", map[string]any{"booking_id": id, "payment_token": "tok_delayed"})["id"].(string)
+	c.svc("bookings").crashAndRestart()
+	bookings = c.as(buyer, "bookings")
+	payments.waitPayment(pid, "succeeded")
+	bookings.waitBooking(id, "confirmed")
+	c.as(buyer, "events").waitAvailable(evID, "general", 8)
+	// Confirmed once: the payment stays succeeded (no late refund).
+	if p := payments.expect(200, "GET", "/payment/status/"+pid, nil); p["status"] != "succeeded" {
+		t.Fatalf("payment = %v, want it still succeeded", p)
+	}
 }
 
 func TestDistributedSurvivesABrokerRestart(t *testing.T) {

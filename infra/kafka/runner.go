@@ -449,6 +449,9 @@ func (s *session) dispatch(ctx context.Context, m *ck.Message, tick <-chan time.
 	p, off := partition{topicOf(m), m.TopicPartition.Partition}, int64(m.TopicPartition.Offset)
 	rt := s.route(m)
 	if rt.poison == nil && (rt.work == nil || s.seen.contains(rt.id)) {
+		if rt.work != nil {
+			s.logger.Debug("skipped: handled before", "type", rt.kind, "id", rt.id, "topic", p.topic, "partition", p.id, "offset", off)
+		}
 		g.tracker.skipped(p, off)
 		return true
 	}
@@ -474,6 +477,7 @@ func (s *session) dispatch(ctx context.Context, m *ck.Message, tick <-chan time.
 // and redelivered to whoever gets its partition.
 func (s *session) handle(j job) {
 	if j.gen.isStopped() {
+		s.logger.Debug("left for redelivery: its assignment ended", "type", j.rt.kind, "id", j.rt.id, "topic", j.p.topic, "partition", j.p.id, "offset", j.off)
 		return
 	}
 	if j.rt.poison != nil {
@@ -497,6 +501,7 @@ func (s *session) handle(j job) {
 		if err == nil {
 			s.seen.add(j.rt.id)
 			j.gen.tracker.completed(j.p, j.off)
+			s.logger.Debug("handled", "type", j.rt.kind, "id", j.rt.id, "topic", j.p.topic, "partition", j.p.id, "offset", j.off, "attempt", attempt)
 			return
 		}
 		if j.gen.isStopped() {
