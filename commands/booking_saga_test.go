@@ -288,6 +288,63 @@ func TestLatePaymentsAreRefunded(t *testing.T) {
 	}
 }
 
+func TestHoldsPaidInTimeAreNotExpiredBeforeTheSagaConfirms(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		settleLate bool
+		want       booking.Status
+		payment    payment.Status
+	}{
+		{"paid by the deadline: confirmed when the saga is back", false, booking.StatusConfirmed, payment.Succeeded},
+		{"paid after the deadline: expired and refunded", true, booking.StatusExpired, payment.Refunded},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newSystem(t)
+			user := uuid.New()
+			ev := s.createEvent(general)
+			id := s.place(user, ev, "general", 2)
+			s.waitStatus(id, booking.StatusAwaitingPayment)
+			p := s.pay(id, user, "tok_delayed")
+
+			// The saga is down (its process died, or its consumer group is
+			// rebalancing) when the provider's verdict arrives.
+			s.halt()
+			if c.settleLate {
+				s.clock.Advance(holdTTL + time.Second)
+			}
+			s.settle(p.ID, true)
+			s.clock.Advance(holdTTL + time.Hour)
+			if _, err := s.expirer.ExpireDue(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if !c.settleLate {
+				if got := s.booking(id); got.Status != booking.StatusAwaitingPayment {
+					t.Fatalf("booking paid in time is %s before the saga saw the payment, want still awaiting_payment", got.Status)
+				}
+			}
+
+			s.start()
+			s.waitStatus(id, c.want)
+			eventually(t, "the payment is "+string(c.payment), func() bool { return s.payment(p.ID).Status == c.payment })
+			wantSold, wantAvailable := 2, 98
+			if c.want == booking.StatusExpired {
+				wantSold, wantAvailable = 0, 100
+			}
+			eventually(t, "the seats are settled", func() bool {
+				got := s.seats(ev, "general")
+				return got.Sold == wantSold && got.Available == wantAvailable
+			})
+			// A later pass changes nothing.
+			if _, err := s.expirer.ExpireDue(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got := s.booking(id); got.Status != c.want {
+				t.Fatalf("booking became %s after another expiry pass, want %s", got.Status, c.want)
+			}
+		})
+	}
+}
+
 func TestCancellingAnEventEndsEveryBookingOnIt(t *testing.T) {
 	s := newSystem(t)
 	ev := s.createEvent(general)

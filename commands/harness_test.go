@@ -15,6 +15,7 @@ import (
 	"github.com/ticketd/ticketing/domain/booking"
 	"github.com/ticketd/ticketing/domain/es"
 	"github.com/ticketd/ticketing/domain/event"
+	"github.com/ticketd/ticketing/domain/payment"
 	"github.com/ticketd/ticketing/infra/bus/inproc"
 	"github.com/ticketd/ticketing/infra/eventstore/memory"
 )
@@ -116,6 +117,7 @@ func (c *memCheckpoints) Save(_ context.Context, n string, p uint64) error {
 type writeSide struct {
 	store    *memory.Store
 	bookings *commands.Bookings
+	payments *commands.Payments // set once built: payments need the write side first
 	clock    *clock
 }
 
@@ -128,6 +130,17 @@ func (w writeSide) PayableBooking(ctx context.Context, id uuid.UUID) (commands.P
 		return commands.PayableBooking{}, false, err
 	}
 	return commands.PayableBooking{UserID: b.UserID, Status: b.Status, Amount: b.Amount, Currency: b.Currency, ExpiresAt: b.ExpiresAt}, true, nil
+}
+
+func (w writeSide) PaymentOutcome(ctx context.Context, id uuid.UUID) (payment.Status, time.Time, bool, error) {
+	p, err := w.payments.Payment(ctx, id, uuid.Nil, true)
+	if errors.Is(err, commands.ErrPaymentNotFound) {
+		return "", time.Time{}, false, nil
+	}
+	if err != nil {
+		return "", time.Time{}, false, err
+	}
+	return p.Status, p.UpdatedAt, true, nil
 }
 
 func (w writeSide) DueHolds(ctx context.Context, now time.Time, limit int) ([]uuid.UUID, error) {
@@ -184,8 +197,9 @@ func newSystem(t *testing.T) *system {
 	desk := commands.NewEventDesk(repo, store, log)
 	desk.SnapshotEvery = 25 // exercise snapshots in every test
 	bookings := commands.NewBookings(repo, holdTTL)
-	ws := writeSide{store: store, bookings: bookings, clock: clk}
+	ws := &writeSide{store: store, bookings: bookings, clock: clk}
 	payments := commands.NewPayments(repo, ws)
+	ws.payments = payments
 	router := commands.NewRouter()
 	router.RouteEvents(desk, router)
 	router.RouteBookings(bookings)
@@ -195,7 +209,7 @@ func newSystem(t *testing.T) *system {
 	runner.Workers = 16
 	s := &system{
 		t: t, clock: clk, store: store, desk: desk, bookings: bookings, payments: payments,
-		expirer: commands.NewExpirer(bookings, ws, log), gateway: gw, runner: runner,
+		expirer: commands.NewExpirer(bookings, ws, log).WithPayments(ws), gateway: gw, runner: runner,
 		reactors: []inproc.Reactor{
 			reactTwice{commands.NewBookingSaga(bookings, twice{router}, log)},
 			reactTwice{commands.NewPaymentProcessor(payments, gw)},

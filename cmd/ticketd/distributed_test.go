@@ -159,61 +159,30 @@ func TestDistributedMission(t *testing.T) {
 		bookings.waitBooking(id, "confirmed")
 	})
 
-	t.Run("a payment settling while the saga is down past the hold is refunded or confirmed", func(t *testing.T) {
+	t.Run("a payment settling while the saga is down confirms the booking, even past its hold", func(t *testing.T) {
 		// The saga's consumer group waits for the killed member's session
-		// to time out (10 s) before it reassigns its partitions, longer
-		// than this cluster's 8 s hold. Either the payment is handled
-		// first and the booking confirmed, or the hold expires first, the
-		// seats go back and the late payment is refunded (DESIGN.md). No
-		// money is kept without a ticket either way.
-		free := available(c.as(buyer, "events").expect(200, "GET", "/events/"+evID, nil), "general")
+		// to time out (10 s) before it reassigns its partitions: longer
+		// than this cluster's 8 s hold. The payment succeeds meanwhile
+		// (3 s), so the expirer must leave the hold for the saga, which
+		// confirms it once it is back.
 		id := bookings.expect(202, "POST", "/booking/create", map[string]any{"event_id": evID, "ticket_type": "general", "quantity": 1})["id"].(string)
-		bookings.waitBooking(id, "awaiting_payment")
+		held := bookings.waitBooking(id, "awaiting_payment")
 		pid := payments.expect(202, "POST", "/payment/process", map[string]any{"booking_id": id, "payment_token": "tok_delayed"})["id"].(string)
 		c.svc("bookings").crashAndRestart()
 		bookings = c.as(buyer, "bookings")
-		var status any
-		eventually(t, "booking "+id+" is final", func() bool {
-			status = bookings.expect(200, "GET", "/bookings/"+id, nil)["status"]
-			return status == "confirmed" || status == "expired"
-		})
-		if status == "expired" {
-			payments.waitPayment(pid, "refunded")
-			c.as(buyer, "events").waitAvailable(evID, "general", free)
-		} else {
-			payments.waitPayment(pid, "succeeded")
+		payments.waitPayment(pid, "succeeded")
+		confirmed := bookings.waitBooking(id, "confirmed")
+		expiresAt, err := time.Parse(time.RFC3339, held["expires_at"].(string))
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Logf("the booking ended %s", status)
+		if time.Now().Before(expiresAt) {
+			t.Logf("confirmed before the hold ran out (%v): the expirer was not put to the test", expiresAt)
+		}
+		if p := payments.expect(200, "GET", "/payment/status/"+pid, nil); p["status"] != "succeeded" {
+			t.Fatalf("payment = %v, want it still succeeded; booking %v", p, confirmed)
+		}
 	})
-}
-
-func TestDistributedSagaKilledWithAPaymentInFlightConfirms(t *testing.T) {
-	if testing.Short() {
-		t.Skip("distributed: runs five ticketd processes on Kafka and Redis")
-	}
-	// Holds outlast the consumer group's rebalance here: the payment that
-	// settles while the saga is down must confirm the booking once the
-	// restarted process gets its partitions back.
-	c := startCluster(t, "TICKETD_HOLD_TTL=5m")
-	admin := c.svc("users").admin(t)
-	buyer := c.svc("users").customer(t)
-	ev := c.as(admin, "events").expect(201, "POST", "/event/create", newEvent("In Flight", 10))
-	evID := ev["id"].(string)
-	eventually(t, "the event is listed", func() bool { return c.as(buyer, "events").do("GET", "/events/"+evID, nil).status == 200 })
-	bookings := c.as(buyer, "bookings")
-	payments := c.as(buyer, "payments")
-	id := bookings.expect(202, "POST", "/booking/create", map[string]any{"event_id": evID, "ticket_type": "general", "quantity": 2})["id"].(string)
-	bookings.waitBooking(id, "awaiting_payment")
-	pid := payments.expect(202, "POST", "/payment/process", map[string]any{"booking_id": id, "payment_token": "tok_delayed"})["id"].(string)
-	c.svc("bookings").crashAndRestart()
-	bookings = c.as(buyer, "bookings")
-	payments.waitPayment(pid, "succeeded")
-	bookings.waitBooking(id, "confirmed")
-	c.as(buyer, "events").waitAvailable(evID, "general", 8)
-	// Confirmed once: the payment stays succeeded (no late refund).
-	if p := payments.expect(200, "GET", "/payment/status/"+pid, nil); p["status"] != "succeeded" {
-		t.Fatalf("payment = %v, want it still succeeded", p)
-	}
 }
 
 func TestDistributedSurvivesABrokerRestart(t *testing.T) {

@@ -162,7 +162,7 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		supervise(workCtx, &wg, log, "booking saga", func(ctx context.Context) error {
 			return p.react(ctx, saga, "bookings", "events", "payments")
 		})
-		supervise(workCtx, &wg, log, "hold expirer", commands.NewExpirer(bookings, bookingQ, log).Run)
+		supervise(workCtx, &wg, log, "hold expirer", commands.NewExpirer(bookings, bookingQ, log).WithPayments(paymentQ).Run)
 		if err := relay("bookings"); err != nil {
 			return err
 		}
