@@ -26,8 +26,10 @@ func TestUsageErrorsExit2AndSayWhatIsWrong(t *testing.T) {
 		{"argument to list", nil, []string{"projections", "list", "events"}, `ticketctl projections list: unexpected argument "events" (this command takes flags only)`, "ticketctl projections list -h"},
 		{"half distributed", map[string]string{"TICKETD_REDIS_URL": "redis://127.0.0.1:6379"}, []string{"projections", "status"},
 			"ticketctl projections status: distributed mode needs both TICKETD_KAFKA_BROKERS and TICKETD_REDIS_URL (or neither, for the embedded mode on TICKETD_DATA_DIR)", "ticketctl projections status -h"},
-		{"KurrentDB", map[string]string{"TICKETD_EVENTSTORE_URL": "kurrentdb://localhost:2113"}, []string{"users", "create-admin", "--email", "root@example.com", "--password", "change-me-please"},
-			"ticketctl users create-admin: eventstore-url: the KurrentDB adapter is not wired in this build (ticketd refuses it too); leave TICKETD_EVENTSTORE_URL empty to use the embedded event store of the data directory", "ticketctl users create-admin -h"},
+		{"not a KurrentDB connection string", map[string]string{"TICKETD_EVENTSTORE_URL": "https://localhost:2113"}, []string{"users", "create-admin", "--email", "root@example.com", "--password", "change-me-please"},
+			"ticketctl users create-admin: eventstore-url: want a kurrentdb:// or esdb:// connection string (for example kurrentdb://localhost:2113?tls=false), or nothing for the embedded event store of the data directory", "ticketctl users create-admin -h"},
+		{"no KurrentDB timeout", nil, []string{"projections", "status", "--eventstore-url", "kurrentdb://localhost:2113", "--eventstore-timeout", "0s"},
+			"ticketctl projections status: eventstore-timeout: want a positive duration such as 10s, got 0s", "ticketctl projections status -h"},
 		{"bad log level", map[string]string{"TICKETD_LOG_LEVEL": "loud"}, []string{"projections", "status"}, `ticketctl projections status: log-level: "loud" is not one of debug, info, warn, error`, "ticketctl projections status -h"},
 		{"create-admin without credentials", nil, []string{"users", "create-admin", "--data-dir", dir}, "ticketctl users create-admin: --email and --password are required", "ticketctl users create-admin -h"},
 		{"create-admin without password", nil, []string{"users", "create-admin", "--email", "root@example.com"}, "ticketctl users create-admin: --password is required", "ticketctl users create-admin -h"},
@@ -57,7 +59,7 @@ func TestHelp(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"-h"}, []string{"Usage:\n  ticketctl <command> <subcommand> [flags] [arguments]", "users create-admin", "projections list", "projections status", "projections rebuild", "TICKETD_DATA_DIR", "TICKETD_REDIS_URL", "TICKETD_KAFKA_BROKERS", "Exit status: 0 on success, 1 when the command failed, 2 when the command\nline is wrong."}},
+		{[]string{"-h"}, []string{"Usage:\n  ticketctl <command> <subcommand> [flags] [arguments]", "users create-admin", "projections list", "projections status", "projections rebuild", "TICKETD_DATA_DIR", "TICKETD_EVENTSTORE_URL", "TICKETD_REDIS_URL", "TICKETD_KAFKA_BROKERS", "Exit status: 0 on success, 1 when the command failed, 2 when the command\nline is wrong."}},
 		{[]string{"help"}, []string{"Commands:"}},
 		{[]string{"projections", "-h"}, []string{"Usage:\n  ticketctl projections <subcommand>", "list ", "status ", "rebuild "}},
 		{[]string{"help", "projections", "rebuild"}, []string{"Usage:\n  ticketctl projections rebuild [flags] [NAME...]"}},
@@ -66,11 +68,12 @@ func TestHelp(t *testing.T) {
 			"into a fresh, invisible version while the current version\nkeeps serving",
 			"stop ticketd first", "Running the command again starts a fresh rebuild",
 			"-batch int", "-data-dir string", "(TICKETD_DATA_DIR)", "(TICKETD_REDIS_URL)", "(TICKETD_KAFKA_BROKERS)", "(TICKETD_REDIS_PREFIX)", "(TICKETD_KAFKA_TOPIC_PREFIX)"}},
-		{[]string{"projections", "status", "--help"}, []string{"Usage:\n  ticketctl projections status [flags]\n", "PENDING", "GET /metrics"}},
+		{[]string{"projections", "status", "--help"}, []string{"Usage:\n  ticketctl projections status [flags]\n", "PENDING", "GET /metrics", "KurrentDB when\nTICKETD_EVENTSTORE_URL is set", "(TICKETD_EVENTSTORE_URL)"}},
 		{[]string{"projections", "list", "-h"}, []string{"Usage:\n  ticketctl projections list [flags]\n", "-log-level"}},
 		{[]string{"users", "create-admin", "-h"}, []string{
 			"Usage:\n  ticketctl users create-admin [flags] --email E --password P [--name N]",
-			"restart ticketd with TICKETD_ADMIN_EMAIL and\nTICKETD_ADMIN_PASSWORD set", "-email string", "-password string", "-name string", "(TICKETD_DATA_DIR)"}},
+			"restart ticketd with TICKETD_ADMIN_EMAIL and TICKETD_ADMIN_PASSWORD\nset", "With KurrentDB (TICKETD_EVENTSTORE_URL or --eventstore-url",
+			"-email string", "-password string", "-name string", "(TICKETD_DATA_DIR)", "(TICKETD_EVENTSTORE_URL)", "-eventstore-timeout duration"}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			r := ctl(t, nil, tc.args...)

@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
+	"time"
 )
 
 // Config is what ticketctl is told about the deployment it administers. It
@@ -17,9 +19,13 @@ type Config struct {
 	// DataDir holds the embedded event store (<data>/eventstore) and the
 	// embedded read models (<data>/readmodels).
 	DataDir string
-	// EventStoreURL is refused when set, as ticketd refuses it: this
-	// build keeps events in the embedded store only.
+	// EventStoreURL, when set, is the KurrentDB (or EventStoreDB)
+	// connection string of the event store, which ticketd then uses
+	// instead of the embedded store of DataDir.
 	EventStoreURL string
+	// EventStoreTimeout bounds how long opening KurrentDB waits for the
+	// server to answer.
+	EventStoreTimeout time.Duration
 	// RedisURL and KafkaBrokers, both set, select the distributed mode:
 	// read models in Redis, fed from the Kafka firehose.
 	RedisURL     string
@@ -53,14 +59,30 @@ func (c *Config) checkMode() error {
 	return nil
 }
 
-// checkEventStore refuses a KurrentDB event store, as ticketd does, rather
-// than silently working on the embedded one.
+// KurrentDB reports whether events live in KurrentDB rather than in the
+// embedded store of the data directory.
+func (c *Config) KurrentDB() bool { return c.EventStoreURL != "" }
+
+// eventStoreSchemes are the connection strings ticketd accepts in
+// TICKETD_EVENTSTORE_URL.
+var eventStoreSchemes = []string{"kurrentdb://", "kurrentdb+discover://", "esdb://", "esdb+discover://"}
+
+// checkEventStore refuses what ticketd would refuse, before anything is
+// opened: a connection string of another kind, a timeout that is not one.
 func (c *Config) checkEventStore() error {
-	if c.EventStoreURL != "" {
-		return errors.New("eventstore-url: the KurrentDB adapter is not wired in this build (ticketd refuses it too); leave TICKETD_EVENTSTORE_URL empty to use the embedded event store of the data directory")
+	if c.EventStoreURL != "" && !slices.ContainsFunc(eventStoreSchemes, func(s string) bool { return strings.HasPrefix(c.EventStoreURL, s) }) {
+		return errors.New("eventstore-url: want a kurrentdb:// or esdb:// connection string (for example kurrentdb://localhost:2113?tls=false), or nothing for the embedded event store of the data directory")
+	}
+	if c.EventStoreTimeout <= 0 {
+		return fmt.Errorf("eventstore-timeout: want a positive duration such as 10s, got %v", c.EventStoreTimeout)
 	}
 	return nil
 }
+
+// defaultEventStoreTimeout is shorter than ticketd's 30 s: a person waits
+// at the terminal, and a server that has not answered in 10 s is most
+// likely not there.
+const defaultEventStoreTimeout = 10 * time.Second
 
 // logLevel is the configured level; an unknown one is a usage error.
 func (c *Config) logLevel() (slog.Level, error) {
@@ -91,7 +113,8 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config, use set
 	}
 	if use&useDataDir != 0 {
 		fs.StringVar(&c.DataDir, "data-dir", env("TICKETD_DATA_DIR", "./data"), "ticketd's data directory: embedded event store and read models (TICKETD_DATA_DIR)")
-		fs.StringVar(&c.EventStoreURL, "eventstore-url", env("TICKETD_EVENTSTORE_URL", ""), "KurrentDB connection string; not supported by this build, leave it empty (TICKETD_EVENTSTORE_URL)")
+		fs.StringVar(&c.EventStoreURL, "eventstore-url", env("TICKETD_EVENTSTORE_URL", ""), "KurrentDB connection string (kurrentdb:// or esdb://); empty = the embedded event store of the data directory (TICKETD_EVENTSTORE_URL)")
+		fs.DurationVar(&c.EventStoreTimeout, "eventstore-timeout", defaultEventStoreTimeout, "how long to wait for KurrentDB to answer before giving up")
 	}
 	if use&useDistributed != 0 {
 		fs.StringVar(&c.RedisURL, "redis-url", env("TICKETD_REDIS_URL", ""), "redis:// URL of the read models; with --kafka-brokers selects the distributed mode (TICKETD_REDIS_URL)")

@@ -247,7 +247,7 @@ func TestEmbeddedRebuildInterruptedKeepsTheCurrentVersion(t *testing.T) {
 
 	cfg := &Config{DataDir: dir, LogLevel: "error"}
 	logger := slog.New(slog.DiscardHandler)
-	b, err := openEmbedded(cfg, logger, "stop it")
+	b, err := openEmbedded(context.Background(), cfg, logger, "stop it")
 	if err != nil {
 		t.Fatal(err)
 	}

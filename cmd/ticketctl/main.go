@@ -185,7 +185,7 @@ func (c *cli) runCommand(ctx context.Context, cmd command, args []string) error 
 			return usagef(cmd.name, "%v", err)
 		}
 	}
-	if cmd.use&useDataDir != 0 && !cfg.Distributed() {
+	if cmd.use&useDataDir != 0 {
 		if err := cfg.checkEventStore(); err != nil {
 			return usagef(cmd.name, "%v", err)
 		}
@@ -216,6 +216,8 @@ const configHelp = `Configuration: every setting is a flag or the TICKETD_* vari
 reads (a flag wins over its variable), so ticketctl sees the deployment
 ticketd sees:
   TICKETD_DATA_DIR            embedded event store and read models (./data)
+  TICKETD_EVENTSTORE_URL      KurrentDB connection string; empty = the
+                              embedded event store of the data directory
   TICKETD_REDIS_URL           Redis read models        } both set: distributed
   TICKETD_KAFKA_BROKERS       Kafka log of every record } mode
   TICKETD_REDIS_PREFIX        prefix of Redis keys (ticketd)

@@ -15,13 +15,19 @@ import (
 //
 // Progress is the mean, over the projections being rebuilt, of how far
 // each has applied the log (they run side by side, each reading it all),
-// in records of the log up to the head the rebuild started at.
+// in positions of the log up to the head the rebuild started at. Where a
+// position is a record's number (the embedded store), that is also the
+// count of events; where it is an offset (KurrentDB), counted tells the
+// events read instead, and the bar shows no total.
 type progress struct {
 	out   io.Writer
 	tty   bool
 	head  uint64
 	total int // projections being rebuilt
 	every time.Duration
+	// counted, when set, is the number of events read so far; set it
+	// before Start.
+	counted func() uint64
 
 	mu      sync.Mutex
 	logs    []*replayLog
@@ -35,7 +41,8 @@ type progress struct {
 
 type sample struct {
 	at   time.Time
-	done float64
+	done float64 // positions applied
+	n    float64 // events counted, when counted is set
 }
 
 // isTerminal reports whether w is a character device such as a terminal.
@@ -110,19 +117,24 @@ func (p *progress) applied() float64 {
 func (p *progress) draw() {
 	now := time.Now()
 	done := p.applied()
+	var n float64
+	if p.counted != nil {
+		n = float64(p.counted())
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.samples = append(p.samples, sample{now, done})
+	p.samples = append(p.samples, sample{now, done, n})
 	// The rate over the last five seconds follows changes of pace (a
 	// stretch of big events, a slow store) without jumping about.
 	for len(p.samples) > 2 && now.Sub(p.samples[0].at) > 5*time.Second {
 		p.samples = p.samples[1:]
 	}
-	rate := 0.0
+	rate, nRate := 0.0, 0.0 // positions and events per second
 	if first := p.samples[0]; now.Sub(first.at) > 0 && len(p.samples) > 1 {
 		rate = (done - first.done) / now.Sub(first.at).Seconds()
+		nRate = (n - first.n) / now.Sub(first.at).Seconds()
 	} else if el := now.Sub(p.start).Seconds(); el > 0 {
-		rate = done / el
+		rate, nRate = done/el, n/el
 	}
 	frac := 1.0
 	if p.head > 0 {
@@ -132,8 +144,13 @@ func (p *progress) draw() {
 	if rate > 0 {
 		eta = fmtDuration(time.Duration((float64(p.head) - done) / rate * float64(time.Second)))
 	}
-	stats := fmt.Sprintf("%3.0f%%  %s/%s events  %s events/s  ETA %s",
-		100*frac, count(uint64(done)), count(p.head), count(uint64(rate)), eta)
+	var stats string
+	if p.counted != nil {
+		stats = fmt.Sprintf("%3.0f%%  %s events  %s events/s  ETA %s", 100*frac, count(uint64(n)), count(uint64(nRate)), eta)
+	} else {
+		stats = fmt.Sprintf("%3.0f%%  %s/%s events  %s events/s  ETA %s",
+			100*frac, count(uint64(done)), count(p.head), count(uint64(rate)), eta)
+	}
 	if !p.tty {
 		fmt.Fprintf(p.out, "rebuild: %s\n", stats)
 		return

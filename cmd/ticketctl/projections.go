@@ -44,11 +44,12 @@ up to (its checkpoint), and how far that is behind the head of the log:
   PENDING  the records for this projection after its checkpoint, which
            it has yet to apply: 0 means up to date.
 
-Embedded mode reads the data directory's event store and read models,
-which a running ticketd holds: stop it first, or read the lag from its
-GET /metrics. Distributed mode (TICKETD_REDIS_URL and TICKETD_KAFKA_BROKERS)
-reads the Redis read models and the head of the Kafka log while everything
-runs. Neither changes a read model.`,
+Embedded mode reads the read models of the data directory, which a
+running ticketd holds (stop it first, or read the lag from its
+GET /metrics), and its event store: the embedded one, or KurrentDB when
+TICKETD_EVENTSTORE_URL is set. Distributed mode (TICKETD_REDIS_URL and
+TICKETD_KAFKA_BROKERS) reads the Redis read models and the head of the
+Kafka log while everything runs. Neither changes a read model.`,
 	use: useDataDir | useDistributed,
 	setup: func(*flag.FlagSet) func(context.Context, *cli, *Config, []string) error {
 		return func(ctx context.Context, c *cli, cfg *Config, args []string) error {
@@ -147,7 +148,11 @@ func countPending(ctx context.Context, b *backend, head uint64, sts []projection
 
 func writeStatus(w io.Writer, cfg *Config, b *backend, head uint64, sts []projectionStatus) {
 	fmt.Fprintf(w, "Mode:     %s (%s)\n", cfg.Mode(), b.where)
-	fmt.Fprintf(w, "Log head: %d\n\n", head)
+	fmt.Fprintf(w, "Log head: %d\n", head)
+	if b.byteOffsets {
+		fmt.Fprintln(w, "          (positions in KurrentDB's $all are offsets in its log: LAG is in bytes, PENDING in events)")
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROJECTION\tCHECKPOINT\tLAG\tPENDING\tSTATE")
 	for _, s := range sts {

@@ -32,8 +32,11 @@ new version follows the log until it has reached the live one, then takes
 over, and the live projector carries on from it.
 
 Embedded mode rebuilds the read models of the data directory from its
-event store. ticketd holds both while it runs, so this rebuild is offline:
-stop ticketd first, run it, start ticketd again.
+event store, or from KurrentDB when TICKETD_EVENTSTORE_URL is set (as for
+ticketd). ticketd holds the read models while it runs, so this rebuild is
+offline: stop ticketd first, run it, start ticketd again. The distributed
+mode rebuilds from the Kafka log whichever event store the services use,
+since its read models count their progress in that log.
 
 If the rebuild fails or is interrupted (Ctrl-C), the new versions that
 were not switched to yet are discarded and the current ones keep serving.
@@ -105,10 +108,13 @@ func (c *cli) rebuildOn(ctx context.Context, b *backend, names []string, opts re
 	}
 
 	start := time.Now()
-	prog := newProgress(c.stdout, head, len(models))
 	// Stage every new version first, so that the one reading of the log
 	// starts with every projection on board.
-	rp := newReplay(b.log)
+	rp := newReplay(b.log, head)
+	prog := newProgress(c.stdout, head, len(models))
+	if b.byteOffsets {
+		prog.counted = rp.Read
+	}
 	jobs := make([]*rebuildJob, len(models))
 	for i, m := range models {
 		j := &rebuildJob{m: m, res: rebuildResult{name: m.name}}
@@ -145,7 +151,7 @@ func (c *cli) rebuildOn(ctx context.Context, b *backend, names []string, opts re
 	for i, j := range jobs {
 		results[i] = j.res
 	}
-	return c.report(ctx, results, head, took)
+	return c.report(ctx, results, rp.Read(), took)
 }
 
 // rebuildJob is the rebuild of one read model.
@@ -273,7 +279,9 @@ func (r *runningProjector) halt() error {
 
 // report prints how each rebuild ended and the overall rate; it fails when
 // any rebuild did.
-func (c *cli) report(ctx context.Context, results []rebuildResult, head uint64, took time.Duration) error {
+// report says how each rebuild ended; events is how many records of the
+// log, up to the head the rebuild started at, were replayed.
+func (c *cli) report(ctx context.Context, results []rebuildResult, events uint64, took time.Duration) error {
 	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
 	var failed []string
 	for _, r := range results {
@@ -293,9 +301,9 @@ func (c *cli) report(ctx context.Context, results []rebuildResult, head uint64, 
 	if len(failed) == 0 {
 		rate := 0.0
 		if took > 0 {
-			rate = float64(head) / took.Seconds()
+			rate = float64(events) / took.Seconds()
 		}
-		fmt.Fprintf(c.stdout, "Rebuilt %d read model(s) from %s events in %s: %s events/s.\n", len(results), count(head), fmtDuration(took), count(uint64(rate)))
+		fmt.Fprintf(c.stdout, "Rebuilt %d read model(s) from %s events in %s: %s events/s.\n", len(results), count(events), fmtDuration(took), count(uint64(rate)))
 		return nil
 	}
 	if ctx.Err() != nil {

@@ -22,15 +22,25 @@ import (
 type replay struct {
 	log  projections.EventLog
 	subs []*replayLog
+	// head is the head of the log when the rebuild started; read counts
+	// the records read up to it.
+	head uint64
+	read atomic.Uint64
 
 	stop context.CancelFunc
 	done chan struct{}
 	err  error // why the reading ended; read after done is closed
 }
 
-func newReplay(log projections.EventLog) *replay {
-	return &replay{log: log, done: make(chan struct{})}
+func newReplay(log projections.EventLog, head uint64) *replay {
+	return &replay{log: log, head: head, done: make(chan struct{})}
 }
+
+// Read is how many records, up to the head the rebuild started at, the
+// replay has read: the number of events a rebuild replays, which log
+// positions do not tell where they are offsets (KurrentDB) or leave gaps
+// (Kafka's transaction markers).
+func (r *replay) Read() uint64 { return r.read.Load() }
 
 // add returns the log of one more projection; call it before Start.
 func (r *replay) add(batch int) *replayLog {
@@ -46,6 +56,11 @@ func (r *replay) Start(ctx context.Context) {
 	go func() {
 		defer close(r.done)
 		err := r.log.SubscribeAll(ctx, 0, es.Filter{}, func(b []es.Record) error {
+			n := 0
+			for n < len(b) && b[n].Position <= r.head {
+				n++
+			}
+			r.read.Add(uint64(n))
 			active := 0
 			for _, l := range r.subs {
 				select {

@@ -9,11 +9,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
 	"github.com/ticketd/ticketing/commands"
 	"github.com/ticketd/ticketing/domain/es"
 	"github.com/ticketd/ticketing/infra/eventstore/embedded"
+	"github.com/ticketd/ticketing/infra/eventstore/kurrentdb"
 	"github.com/ticketd/ticketing/infra/kafka"
 	readembedded "github.com/ticketd/ticketing/infra/readstore/embedded"
 	readredis "github.com/ticketd/ticketing/infra/readstore/redis"
@@ -137,9 +141,13 @@ type backend struct {
 	// (distributed mode): the log head moves and a live projector keeps
 	// committing to the read models.
 	online bool
-	log    projections.EventLog
-	models []readModel
-	close  func()
+	// byteOffsets is true when log positions are offsets in the log
+	// (KurrentDB's $all) rather than record numbers, so that a position
+	// says nothing of how many records come before it.
+	byteOffsets bool
+	log         projections.EventLog
+	models      []readModel
+	close       func()
 }
 
 // model returns the read model of projection name.
@@ -169,15 +177,33 @@ func absDir(dir string) string {
 	return dir
 }
 
-// openEventStore opens the embedded event store of cfg.DataDir. When a
-// running ticketd holds it, the error says so and what to do instead
-// (ifRunning). mustExist refuses a data directory without an event store
-// rather than creating one.
-func openEventStore(cfg *Config, logger *slog.Logger, mustExist bool, ifRunning string) (*embedded.Store, error) {
+// eventStore is what ticketctl uses of an event store, embedded or
+// KurrentDB: appends and stream reads for create-admin, the log for the
+// projections.
+type eventStore interface {
+	commands.EventStore
+	projections.EventLog
+	Close() error
+}
+
+var (
+	_ eventStore = (*embedded.Store)(nil)
+	_ eventStore = (*kurrentdb.Store)(nil)
+)
+
+// openEventStore opens the event store ticketd uses: KurrentDB when
+// cfg.EventStoreURL is set, else the embedded store of cfg.DataDir. When a
+// running ticketd holds the embedded store, the error says so and what to
+// do instead (ifRunning). mustExist refuses a data directory without an
+// embedded event store rather than creating one.
+func openEventStore(ctx context.Context, cfg *Config, logger *slog.Logger, mustExist bool, ifRunning string) (eventStore, error) {
+	if cfg.KurrentDB() {
+		return openKurrentDB(ctx, cfg, logger)
+	}
 	dir := filepath.Join(cfg.DataDir, "eventstore")
 	if mustExist {
 		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no event store in %s (TICKETD_DATA_DIR or --data-dir): is this ticketd's data directory?", absDir(cfg.DataDir))
+			return nil, fmt.Errorf("no event store in %s (TICKETD_DATA_DIR or --data-dir): is this ticketd's data directory? (If ticketd keeps its events in KurrentDB, set TICKETD_EVENTSTORE_URL as for ticketd.)", absDir(cfg.DataDir))
 		}
 	}
 	store, err := embedded.Open(dir, embedded.Options{Logger: logger})
@@ -190,26 +216,96 @@ func openEventStore(cfg *Config, logger *slog.Logger, mustExist bool, ifRunning 
 	return store, nil
 }
 
-// openEmbedded opens the event store and read models of cfg.DataDir. They
-// are ticketd's own files, locked while it runs.
-func openEmbedded(cfg *Config, logger *slog.Logger, ifRunning string) (*backend, error) {
-	store, err := openEventStore(cfg, logger, true, ifRunning)
-	if err != nil {
-		return nil, err
+// openKurrentDB connects to the KurrentDB of cfg.EventStoreURL as ticketd
+// does, waiting at most cfg.EventStoreTimeout for it to answer.
+func openKurrentDB(ctx context.Context, cfg *Config, logger *slog.Logger) (*kurrentdb.Store, error) {
+	openCtx, cancel := context.WithTimeout(ctx, cfg.EventStoreTimeout)
+	defer cancel()
+	s, err := kurrentdb.Open(openCtx, cfg.EventStoreURL, kurrentdb.Options{Logger: logger})
+	if err == nil {
+		return s, nil
 	}
-	reads, err := readembedded.Open(filepath.Join(cfg.DataDir, "readmodels"), readembedded.Options{Logger: logger})
-	if err != nil {
-		store.Close()
-		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) {
-			return nil, &dirInUse{dir: absDir(cfg.DataDir), what: ifRunning}
+	where := redactURL(cfg.EventStoreURL)
+	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("KurrentDB at %s did not answer within %v: is it running and reachable from here? (TICKETD_EVENTSTORE_URL or --eventstore-url; --eventstore-timeout waits longer)", where, cfg.EventStoreTimeout)
+	}
+	var coded interface{ Code() esdb.ErrorCode }
+	if errors.As(err, &coded) {
+		switch coded.Code() {
+		case esdb.ErrorUnavailable:
+			// The client gave up after its discovery attempts, typically
+			// on a refused connection, before the timeout.
+			return nil, fmt.Errorf("KurrentDB at %s is unavailable: is it running and reachable from here? (TICKETD_EVENTSTORE_URL or --eventstore-url): %w", where, err)
+		case esdb.ErrorCodeUnauthenticated, esdb.ErrorCodeAccessDenied:
+			return nil, fmt.Errorf("KurrentDB at %s refused the credentials: ticketd's user must be able to read $all and write streams (check the user and password of the connection string): %w", where, err)
 		}
-		return nil, err
+	}
+	return nil, fmt.Errorf("KurrentDB at %s: %w", where, err)
+}
+
+// redactURL hides the password of a connection string in messages. It
+// does not rely on net/url, which refuses KurrentDB's cluster form
+// (kurrentdb://user:pass@node1:2113,node2:2113).
+func redactURL(raw string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return "(a connection string without a scheme)"
+	}
+	end := strings.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
+	}
+	if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
+		user, _, hasPassword := strings.Cut(rest[:at], ":")
+		if hasPassword {
+			user += ":xxxxx"
+		}
+		rest = user + rest[at:]
+	}
+	return scheme + "://" + rest
+}
+
+// openEmbedded opens the event store and read models of cfg.DataDir (or,
+// when ticketd keeps its events in KurrentDB, that and the read models).
+// The read models, and the embedded event store, are ticketd's own files,
+// locked while it runs.
+func openEmbedded(ctx context.Context, cfg *Config, logger *slog.Logger, ifRunning string) (*backend, error) {
+	var (
+		store eventStore
+		reads *readembedded.Store
+		err   error
+	)
+	if cfg.KurrentDB() {
+		// The read models first: a running ticketd is the likelier
+		// obstacle, and finding it costs no wait on the network.
+		if reads, err = openReadModels(cfg, logger, true, ifRunning); err != nil {
+			return nil, err
+		}
+		if store, err = openKurrentDB(ctx, cfg, logger); err != nil {
+			reads.Close()
+			return nil, err
+		}
+	} else {
+		// The event store first: it says whether this is ticketd's data
+		// directory before anything is created in it.
+		if store, err = openEventStore(ctx, cfg, logger, true, ifRunning); err != nil {
+			return nil, err
+		}
+		if reads, err = openReadModels(cfg, logger, false, ifRunning); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
+	where := "embedded stores in " + absDir(cfg.DataDir)
+	if cfg.KurrentDB() {
+		where = fmt.Sprintf("embedded read models in %s, events in KurrentDB at %s", absDir(cfg.DataDir), redactURL(cfg.EventStoreURL))
 	}
 	reg := commands.NewRegistry()
 	return &backend{
-		where:  "embedded stores in " + absDir(cfg.DataDir),
-		log:    store,
-		models: readModels(reg, logger, reads.Events(), reads.Bookings(), reads.Payments(), reads.Profiles()),
+		where:       where,
+		byteOffsets: cfg.KurrentDB(),
+		log:         store,
+		models:      readModels(reg, logger, reads.Events(), reads.Bookings(), reads.Payments(), reads.Profiles()),
 		close: func() {
 			if err := reads.Close(); err != nil {
 				logger.Warn("close read models", "err", err)
@@ -219,6 +315,25 @@ func openEmbedded(cfg *Config, logger *slog.Logger, ifRunning string) (*backend,
 			}
 		},
 	}, nil
+}
+
+// openReadModels opens the embedded read models of cfg.DataDir. mustExist
+// refuses a data directory without them rather than creating them.
+func openReadModels(cfg *Config, logger *slog.Logger, mustExist bool, ifRunning string) (*readembedded.Store, error) {
+	dir := filepath.Join(cfg.DataDir, "readmodels")
+	if mustExist {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no read models in %s (TICKETD_DATA_DIR or --data-dir): is this the data directory of a ticketd that keeps its events in KurrentDB?", absDir(cfg.DataDir))
+		}
+	}
+	reads, err := readembedded.Open(dir, readembedded.Options{Logger: logger})
+	if err != nil {
+		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) {
+			return nil, &dirInUse{dir: absDir(cfg.DataDir), what: ifRunning}
+		}
+		return nil, err
+	}
+	return reads, nil
 }
 
 // openDistributed connects to the Redis read models and the Kafka log
@@ -247,12 +362,15 @@ func openDistributed(ctx context.Context, cfg *Config, logger *slog.Logger) (*ba
 	}, nil
 }
 
-// openBackend opens the stores of the configured mode.
+// openBackend opens the stores of the configured mode. The distributed
+// mode's read models are fed from the Kafka log (their checkpoints are
+// positions in it), so they are rebuilt from that log whichever event
+// store the services use.
 func openBackend(ctx context.Context, cfg *Config, logger *slog.Logger, ifRunning string) (*backend, error) {
 	if cfg.Distributed() {
 		return openDistributed(ctx, cfg, logger)
 	}
-	return openEmbedded(cfg, logger, ifRunning)
+	return openEmbedded(ctx, cfg, logger, ifRunning)
 }
 
 // newLogger logs to w at the configured level, as text: ticketctl's logs
