@@ -1,12 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ticketd/ticketing/domain/es"
+	"github.com/ticketd/ticketing/infra/eventstore/memory"
 )
 
 // No KurrentDB server can run where these tests run: they check what can
@@ -138,5 +145,59 @@ func TestRedactURL(t *testing.T) {
 		if got := redactURL(tc.in); got != tc.want {
 			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// KurrentDB's positions are offsets in its log: the rebuild's progress
+// shows the events it counted, not positions dressed up as events.
+func TestProgressWithOffsetPositions(t *testing.T) {
+	var out bytes.Buffer
+	p := newProgress(&out, 1_000_000, 2)
+	for _, applied := range []uint64{400_000, 600_000} {
+		l := &replayLog{}
+		l.applied.Store(applied)
+		p.track(l)
+	}
+	p.counted = func() uint64 { return 1234 }
+	p.draw()
+	if got, want := out.String(), "rebuild:  50%  1,234 events  "; !strings.HasPrefix(got, want) {
+		t.Errorf("progress line %q, want it to start %q", got, want)
+	}
+	if strings.Contains(out.String(), "1,000,000") {
+		t.Errorf("progress line shows the head position as a count of events: %q", out.String())
+	}
+}
+
+// The replay counts the records it reads up to the head the rebuild
+// started at, whatever the positions are, and not those after it.
+func TestReplayCountsEventsUpToTheHead(t *testing.T) {
+	ctx := t.Context()
+	log := memory.New()
+	for i := range 10 {
+		rec := es.Record{ID: uuid.New(), Type: "t", Time: time.Now(), Data: []byte("{}")}
+		if _, err := log.Append(ctx, fmt.Sprintf("s-%d", i), es.NoStream, []es.Record{rec}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := log.ReadAll(ctx, 0, 0)
+	if err != nil || len(all) != 10 {
+		t.Fatalf("ReadAll = %d, %v", len(all), err)
+	}
+	head := all[5].Position // six records up to it
+	rp := newReplay(log, head)
+	l := rp.add(100)
+	rp.Start(ctx)
+	defer rp.Stop()
+	seen := 0
+	for seen < 10 {
+		select {
+		case b := <-l.feed:
+			seen += len(b)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the replay handed over %d of 10 records", seen)
+		}
+	}
+	if got := rp.Read(); got != 6 {
+		t.Errorf("Read = %d, want the 6 records up to the head", got)
 	}
 }
