@@ -25,6 +25,14 @@ type BookingsStore interface {
 	Commit(ctx context.Context, c BookingsCommit) error
 }
 
+// BookingsBulkReader is implemented by bookings stores that read many
+// views in one round trip (Redis). The projection then reads the views a
+// batch touches up front, not one at a time.
+type BookingsBulkReader interface {
+	// Bookings returns the views of ids that exist.
+	Bookings(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]readmodels.BookingView, error)
+}
+
 // BookingsCommit is one batch of the bookings projection: each changed
 // booking once.
 type BookingsCommit struct {
@@ -58,12 +66,57 @@ func (p *bookingsProjection) checkpoint(ctx context.Context) (uint64, error) {
 
 func (p *bookingsProjection) apply(ctx context.Context, from, to uint64, batch []decoded) error {
 	w := newWorkset[readmodels.BookingView]()
+	if bulk, ok := p.store.(BookingsBulkReader); ok {
+		if err := p.preload(ctx, bulk, &w, batch); err != nil {
+			return err
+		}
+	}
 	for _, d := range batch {
 		if err := p.applyOne(ctx, &w, d); err != nil {
 			return err
 		}
 	}
 	return p.store.Commit(ctx, BookingsCommit{From: from, To: to, Bookings: w.values()})
+}
+
+// preload reads in one go the stored views that batch's records change:
+// every booking they name but do not place.
+func (p *bookingsProjection) preload(ctx context.Context, bulk BookingsBulkReader, w *workset[readmodels.BookingView], batch []decoded) error {
+	placed := map[uuid.UUID]bool{}
+	seen := map[uuid.UUID]bool{}
+	var ids []uuid.UUID
+	for _, d := range batch {
+		var id uuid.UUID
+		switch e := d.payload.(type) {
+		case booking.Placed:
+			if e.BookingID != uuid.Nil {
+				placed[e.BookingID] = true
+			} else if id, err := aggregateID(d.rec, booking.StreamPrefix); err == nil {
+				placed[id] = true
+			}
+			continue
+		case payment.Requested:
+			id = e.BookingID
+		default:
+			var err error
+			if id, err = aggregateID(d.rec, booking.StreamPrefix); err != nil {
+				continue // applyOne reports it
+			}
+		}
+		if !placed[id] && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	views, err := bulk.Bookings(ctx, ids)
+	if err != nil {
+		return err
+	}
+	w.prime(views)
+	return nil
 }
 
 func (p *bookingsProjection) booking(ctx context.Context, w *workset[readmodels.BookingView], rec *es.Record, id uuid.UUID) (*readmodels.BookingView, error) {

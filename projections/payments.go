@@ -66,6 +66,11 @@ func (p *paymentsProjection) checkpoint(ctx context.Context) (uint64, error) {
 
 func (p *paymentsProjection) apply(ctx context.Context, from, to uint64, batch []decoded) error {
 	w := newWorkset[readmodels.PaymentView]()
+	if bulk, ok := p.store.(PaymentsBulkReader); ok {
+		if err := p.preload(ctx, bulk, &w, batch); err != nil {
+			return err
+		}
+	}
 	for _, d := range batch {
 		if err := p.applyOne(ctx, &w, d); err != nil {
 			return err
@@ -83,6 +88,47 @@ func (p *paymentsProjection) apply(ctx context.Context, from, to uint64, batch [
 			p.logger.Warn("payment status not published", "payment_id", v.ID, "status", v.Status, "err", err)
 		}
 	}
+	return nil
+}
+
+// PaymentsBulkReader is implemented by payments stores that read many
+// views in one round trip (Redis); see BookingsBulkReader.
+type PaymentsBulkReader interface {
+	// Payments returns the views of ids that exist.
+	Payments(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]readmodels.PaymentView, error)
+}
+
+// preload reads in one go the stored views that batch's records change:
+// every payment they name but do not request.
+func (p *paymentsProjection) preload(ctx context.Context, bulk PaymentsBulkReader, w *workset[readmodels.PaymentView], batch []decoded) error {
+	requested := map[uuid.UUID]bool{}
+	seen := map[uuid.UUID]bool{}
+	var ids []uuid.UUID
+	for _, d := range batch {
+		id, err := aggregateID(d.rec, payment.StreamPrefix)
+		if err != nil {
+			continue // applyOne reports it
+		}
+		if e, ok := d.payload.(payment.Requested); ok {
+			if e.PaymentID != uuid.Nil {
+				id = e.PaymentID
+			}
+			requested[id] = true
+			continue
+		}
+		if !requested[id] && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	views, err := bulk.Payments(ctx, ids)
+	if err != nil {
+		return err
+	}
+	w.prime(views)
 	return nil
 }
 

@@ -349,6 +349,9 @@ func inconsistent(rec *es.Record, format string, args ...any) error {
 type workset[V any] struct {
 	items map[uuid.UUID]*V
 	order []uuid.UUID
+	// loaded holds views read in bulk ahead of the batch (prime): get
+	// takes them from here before asking the store, one by one.
+	loaded map[uuid.UUID]V
 }
 
 func newWorkset[V any]() workset[V] {
@@ -362,15 +365,27 @@ func (w *workset[V]) get(ctx context.Context, id uuid.UUID, load func(context.Co
 	if v, ok := w.items[id]; ok {
 		return v, nil
 	}
-	v, ok, err := load(ctx, id)
-	if err != nil || !ok {
-		return nil, err
+	v, ok := w.loaded[id]
+	if ok {
+		delete(w.loaded, id)
+	} else {
+		var err error
+		if v, ok, err = load(ctx, id); err != nil || !ok {
+			return nil, err
+		}
 	}
 	if own != nil {
 		own(&v)
 	}
 	w.put(id, &v)
 	return &v, nil
+}
+
+// prime makes views read in bulk available to get, without counting them
+// as changed: a batch reads the views it will touch in one round trip
+// rather than one per view.
+func (w *workset[V]) prime(views map[uuid.UUID]V) {
+	w.loaded = views
 }
 
 // put adds or replaces the working copy of view id.

@@ -95,9 +95,10 @@ func BenchmarkListEvents(b *testing.B) {
 // batch by batch as the subscription delivers them. "hot event" is the
 // events projector on one event taking one SeatsHeld after another (one
 // view load and one commit script per batch). "bookings" is the bookings
-// projector moving 5,000 bookings, placed earlier, to awaiting payment:
-// every record's view is loaded on its own, since the store port loads
-// one view per call.
+// projector moving 5,000 bookings, placed earlier, to awaiting payment,
+// with the views of a batch read in one round trip (the store's
+// projections.BookingsBulkReader) and, for comparison in the same run,
+// one view at a time.
 func BenchmarkProjectorApply(b *testing.B) {
 	for _, batch := range []int{64, 512} {
 		b.Run(fmt.Sprintf("hot event, batches of %d", batch), func(b *testing.B) {
@@ -119,7 +120,22 @@ func BenchmarkProjectorApply(b *testing.B) {
 				return projections.NewEvents(log, reg, s.Events(), nil)
 			})
 		})
-		b.Run(fmt.Sprintf("bookings, batches of %d", batch), func(b *testing.B) {
+		for _, bulk := range []bool{true, false} {
+			name := fmt.Sprintf("bookings, batches of %d, bulk reads", batch)
+			if !bulk {
+				name = fmt.Sprintf("bookings, batches of %d, one view at a time", batch)
+			}
+			b.Run(name, func(b *testing.B) { benchBookings(b, batch, bulk) })
+		}
+	}
+}
+
+// oneAtATime hides a store's bulk reads from the projection.
+type oneAtATime struct{ projections.BookingsStore }
+
+func benchBookings(b *testing.B, batch int, bulk bool) {
+	{
+		{
 			reg := registry()
 			const n = 5_000
 			log := logtest.New(b, reg)
@@ -133,9 +149,12 @@ func BenchmarkProjectorApply(b *testing.B) {
 				log.Append(booking.Stream(id), id, booking.AwaitingPayment{UnitPrice: 1, Amount: 1, Currency: "IDR", ExpiresAt: t0.Add(time.Minute), At: t0})
 			}
 			benchProjector(b, log, 2*n, func(s *Store) *projections.Projector {
+				if !bulk {
+					return projections.NewBookings(log, reg, oneAtATime{s.Bookings()}, nil)
+				}
 				return projections.NewBookings(log, reg, s.Bookings(), nil)
 			})
-		})
+		}
 	}
 }
 

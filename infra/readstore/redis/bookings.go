@@ -13,8 +13,9 @@ import (
 )
 
 var (
-	_ readmodels.BookingReader  = (*BookingViews)(nil)
-	_ projections.BookingsStore = (*BookingViews)(nil)
+	_ readmodels.BookingReader       = (*BookingViews)(nil)
+	_ projections.BookingsStore      = (*BookingViews)(nil)
+	_ projections.BookingsBulkReader = (*BookingViews)(nil)
 )
 
 // BookingViews is the booking read model: the reader port of the booking
@@ -44,6 +45,12 @@ func (v *BookingViews) Booking(ctx context.Context, id uuid.UUID) (readmodels.Bo
 		return readmodels.BookingView{}, false, fmt.Errorf("redis: booking %s: %w", id, err)
 	}
 	return b, true, nil
+}
+
+// Bookings returns the bookings of ids that exist, a round trip per
+// thousand ids: the bookings projection reads a batch's views with it.
+func (v *BookingViews) Bookings(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]readmodels.BookingView, error) {
+	return viewsByID(ctx, v.sp, "bookings", ids, decodeBooking)
 }
 
 // UserBookings returns a page of user's bookings, newest first, from the

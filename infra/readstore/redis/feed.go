@@ -331,7 +331,7 @@ func (f *PaymentFeed) ack(ctx context.Context, payload string) {
 // reread delivers the stored state of every payment in ids, which may
 // have changed while the feed had no connection.
 func (f *PaymentFeed) reread(ctx context.Context, ids []uuid.UUID) {
-	views, err := f.store.payments.paymentsByID(ctx, ids)
+	views, err := f.store.payments.Payments(ctx, ids)
 	if err != nil {
 		f.logger.Warn("payment feed: watched payments not read again after a reconnection", "err", err)
 		return

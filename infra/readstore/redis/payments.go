@@ -11,8 +11,9 @@ import (
 )
 
 var (
-	_ readmodels.PaymentReader  = (*PaymentViews)(nil)
-	_ projections.PaymentsStore = (*PaymentViews)(nil)
+	_ readmodels.PaymentReader       = (*PaymentViews)(nil)
+	_ projections.PaymentsStore      = (*PaymentViews)(nil)
+	_ projections.PaymentsBulkReader = (*PaymentViews)(nil)
 )
 
 // PaymentViews is the payment read model: the reader port of the payment
@@ -43,32 +44,10 @@ func (v *PaymentViews) Payment(ctx context.Context, id uuid.UUID) (readmodels.Pa
 	return p, true, nil
 }
 
-// paymentsByID returns the payments of ids that exist, a round trip per
+// Payments returns the payments of ids that exist, a round trip per
 // thousand ids.
-func (v *PaymentViews) paymentsByID(ctx context.Context, ids []uuid.UUID) ([]readmodels.PaymentView, error) {
-	var out []readmodels.PaymentView
-	for len(ids) > 0 {
-		n := min(len(ids), 1000)
-		fields := make([]string, n)
-		for i, id := range ids[:n] {
-			fields[i] = id.String()
-		}
-		ids = ids[n:]
-		res, err := v.sp.get(ctx, "v", fields...)
-		if err != nil {
-			return nil, fmt.Errorf("redis: payments: %w", err)
-		}
-		for _, r := range res {
-			if data, ok := r.(string); ok {
-				p, err := decodePayment([]byte(data))
-				if err != nil {
-					return nil, fmt.Errorf("redis: payments: %w", err)
-				}
-				out = append(out, p)
-			}
-		}
-	}
-	return out, nil
+func (v *PaymentViews) Payments(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]readmodels.PaymentView, error) {
+	return viewsByID(ctx, v.sp, "payments", ids, decodePayment)
 }
 
 // Commit stores one batch of the payments projection atomically, with

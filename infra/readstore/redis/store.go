@@ -63,6 +63,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/ticketd/ticketing/projections"
@@ -277,6 +278,37 @@ func (sp *space) get(ctx context.Context, suffix string, fields ...string) ([]an
 		return make([]any, len(fields)), nil
 	}
 	return res, nil
+}
+
+// viewsByID reads the views of ids from the generation's "v" hash, a
+// round trip per thousand ids, and decodes those that exist.
+func viewsByID[V any](ctx context.Context, sp *space, what string, ids []uuid.UUID, decode func([]byte) (V, error)) (map[uuid.UUID]V, error) {
+	out := make(map[uuid.UUID]V, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), 1000)
+		chunk := ids[:n]
+		ids = ids[n:]
+		fields := make([]string, n)
+		for i, id := range chunk {
+			fields[i] = id.String()
+		}
+		res, err := sp.get(ctx, "v", fields...)
+		if err != nil {
+			return nil, fmt.Errorf("redis: %s: %w", what, err)
+		}
+		for i, r := range res {
+			data, ok := r.(string)
+			if !ok {
+				continue
+			}
+			v, err := decode([]byte(data))
+			if err != nil {
+				return nil, fmt.Errorf("redis: %s %s: %w", what, chunk[i], err)
+			}
+			out[chunk[i]] = v
+		}
+	}
+	return out, nil
 }
 
 // getOne returns the value of field of the generation's hash suffix.
