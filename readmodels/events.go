@@ -24,6 +24,34 @@ type EventReader interface {
 	ScheduledEvents(ctx context.Context, q EventListing) ([]EventView, error)
 }
 
+// ListingVersion names one state of the event listing as a reader serves
+// it: two reads at the same version return the same pages. Versions are
+// only compared for equality, and name states within one process only
+// (they may start again when the store is reopened). The zero value means
+// "unknown": a page read at an unknown version must not be cached.
+type ListingVersion struct {
+	// Generation tells apart the versions of the read model (a rebuild
+	// promotes a new one); Seq counts the changes within one.
+	Generation, Seq uint64
+}
+
+// Known reports whether v names a state.
+func (v ListingVersion) Known() bool { return v != ListingVersion{} }
+
+// VersionedEventReader is an EventReader that can name the state of the
+// listing it answers from, so that callers may cache what they derive from
+// a page (its encoded JSON, say) until the listing changes.
+//
+// ListingVersion returns the current version. ScheduledEventsAt is
+// ScheduledEvents plus the version it read, taken atomically with the
+// page: a page is never older than the version it is labelled with, and a
+// change that a reader can see has already moved the version on.
+type VersionedEventReader interface {
+	EventReader
+	ListingVersion() ListingVersion
+	ScheduledEventsAt(ctx context.Context, q EventListing) ([]EventView, ListingVersion, error)
+}
+
 // EventKey is an event's place in the listing.
 type EventKey struct {
 	StartsAt time.Time
@@ -90,6 +118,9 @@ type EventListRequest struct {
 type EventPage struct {
 	Items      []EventView
 	NextCursor string
+	// Version is the state of the listing the page was read from; the
+	// zero version when the reader cannot tell.
+	Version ListingVersion
 }
 
 // MaxQueryLength bounds the text of a listing search.
@@ -97,12 +128,26 @@ const MaxQueryLength = 200
 
 // EventQueries answers the event service's reads.
 type EventQueries struct {
-	events EventReader
+	events    EventReader
+	versioned VersionedEventReader // events, when it can name versions
 }
 
 // NewEventQueries returns the event queries over events.
 func NewEventQueries(events EventReader) *EventQueries {
-	return &EventQueries{events: events}
+	q := &EventQueries{events: events}
+	q.versioned, _ = events.(VersionedEventReader)
+	return q
+}
+
+// ListingVersion returns the current version of the listing, or the zero
+// version when the reader cannot tell (then nothing derived from a page
+// may be cached). A page that ListEvents returned with this same version
+// is what the listing shows now.
+func (q *EventQueries) ListingVersion() ListingVersion {
+	if q.versioned == nil {
+		return ListingVersion{}
+	}
+	return q.versioned.ListingVersion()
 }
 
 // Event returns the event id, whatever its status: a cancelled event stays
@@ -154,11 +199,19 @@ func (q *EventQueries) ListEvents(ctx context.Context, req EventListRequest) (Ev
 	// One more than asked tells whether there is a next page without a
 	// second query.
 	listing.Limit++
-	items, err := q.events.ScheduledEvents(ctx, listing)
+	var (
+		items   []EventView
+		version ListingVersion
+	)
+	if q.versioned != nil {
+		items, version, err = q.versioned.ScheduledEventsAt(ctx, listing)
+	} else {
+		items, err = q.events.ScheduledEvents(ctx, listing)
+	}
 	if err != nil {
 		return EventPage{}, fmt.Errorf("readmodels: list events: %w", err)
 	}
-	page := EventPage{Items: items}
+	page := EventPage{Items: items, Version: version}
 	if len(items) > limit {
 		page.Items = items[:limit]
 		last := &items[limit-1]

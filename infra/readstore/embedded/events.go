@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/RaduBerinde/btreemap"
 	"github.com/cockroachdb/pebble/v2"
@@ -18,8 +19,8 @@ import (
 )
 
 var (
-	_ readmodels.EventReader  = (*EventViews)(nil)
-	_ projections.EventsStore = (*EventViews)(nil)
+	_ readmodels.VersionedEventReader = (*EventViews)(nil)
+	_ projections.EventsStore         = (*EventViews)(nil)
 )
 
 // EventViews is the event read model: the reader port of the event
@@ -37,6 +38,11 @@ type eventsGen struct {
 	byID map[uuid.UUID]*eventEntry
 	// listing holds the scheduled events in listing order.
 	listing *btreemap.BTreeMap[timeKey, *eventEntry]
+	// seq counts the commits that changed views. It is written under mu
+	// (held for writing) after the views, and read under mu with them or
+	// alone: a reader that sees a commit's views sees its seq, and while
+	// seq is not yet moved on no reader can see that commit's views.
+	seq atomic.Uint64
 }
 
 // eventEntry is one event as stored in memory. It is never changed after
@@ -113,12 +119,27 @@ func (v *EventViews) Event(_ context.Context, id uuid.UUID) (readmodels.EventVie
 	return e.view, true, nil
 }
 
+// ListingVersion is the current version of the listing: the active
+// generation and the number of commits that changed it.
+func (v *EventViews) ListingVersion() readmodels.ListingVersion {
+	g := v.sp.gen()
+	return readmodels.ListingVersion{Generation: g.num, Seq: g.seq.Load()}
+}
+
 // ScheduledEvents returns a page of the listing, walking the ordered index
 // from the page's start: a page costs O(log n + page), or more only when a
 // text search skips non-matching events.
-func (v *EventViews) ScheduledEvents(_ context.Context, q readmodels.EventListing) ([]readmodels.EventView, error) {
+func (v *EventViews) ScheduledEvents(ctx context.Context, q readmodels.EventListing) ([]readmodels.EventView, error) {
+	out, _, err := v.ScheduledEventsAt(ctx, q)
+	return out, err
+}
+
+// ScheduledEventsAt is ScheduledEvents plus the version of the listing the
+// page was read at.
+func (v *EventViews) ScheduledEventsAt(_ context.Context, q readmodels.EventListing) ([]readmodels.EventView, readmodels.ListingVersion, error) {
+	g := v.sp.gen()
 	if q.Limit <= 0 {
-		return nil, nil
+		return nil, readmodels.ListingVersion{Generation: g.num, Seq: g.seq.Load()}, nil
 	}
 	start := btreemap.Min[timeKey]()
 	var lower timeKey
@@ -137,8 +158,8 @@ func (v *EventViews) ScheduledEvents(_ context.Context, q readmodels.EventListin
 		stop = btreemap.LT(timeKeyOf(q.To, uuid.Nil))
 	}
 	out := make([]readmodels.EventView, 0, min(q.Limit, readmodels.MaxLimit+1))
-	g := v.sp.gen()
 	g.mu.RLock()
+	version := readmodels.ListingVersion{Generation: g.num, Seq: g.seq.Load()}
 	g.listing.AscendFunc(start, stop, func(_ timeKey, e *eventEntry) bool {
 		if q.Text == "" || strings.Contains(e.name, q.Text) || strings.Contains(e.venue, q.Text) {
 			out = append(out, e.view)
@@ -146,7 +167,7 @@ func (v *EventViews) ScheduledEvents(_ context.Context, q readmodels.EventListin
 		return len(out) < q.Limit
 	})
 	g.mu.RUnlock()
-	return out, nil
+	return out, version, nil
 }
 
 // SeatHold returns the seats booking holds or bought, as the events
@@ -211,11 +232,15 @@ func (v *EventViews) Commit(_ context.Context, c projections.EventsCommit) error
 		}
 		return nil
 	}, func(g *eventsGen) {
+		if len(events) == 0 {
+			return // seat holds only: the listing did not change
+		}
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		for _, e := range events {
 			g.put(e)
 		}
+		g.seq.Add(1)
 	})
 }
 
