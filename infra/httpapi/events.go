@@ -141,23 +141,6 @@ func (s *Server) deleteEvent(c *fiber.Ctx) error {
 	return accepted(c, "/events/"+id.String(), eventFromState(&st))
 }
 
-func (s *Server) listEvents(c *fiber.Ctx) error {
-	ctx, cancel := s.ctx(c)
-	defer cancel()
-	page, err := s.Events.Reads.ListEvents(ctx, readmodels.EventListRequest{
-		ListRequest: readmodels.ListRequest{Limit: c.Query("limit"), Cursor: c.Query("cursor")},
-		Q:           c.Query("q"), From: c.Query("from"), To: c.Query("to"),
-	})
-	if err != nil {
-		return err
-	}
-	out := eventListJSON{Items: make([]eventJSON, len(page.Items)), NextCursor: optString(page.NextCursor)}
-	for i := range page.Items {
-		out.Items[i] = eventFromView(&page.Items[i])
-	}
-	return c.JSON(out)
-}
-
 func (s *Server) getEvent(c *fiber.Ctx) error {
 	id, err := pathID(c, "event")
 	if err != nil {

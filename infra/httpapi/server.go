@@ -135,6 +135,10 @@ type Server struct {
 	Options
 	app *fiber.App
 	log *slog.Logger
+	// listing caches encoded pages of GET /events for as long as the
+	// version listingVersion reports is theirs (see listing.go).
+	listing        *listingCache
+	listingVersion listingVersioner
 }
 
 const (
@@ -153,7 +157,10 @@ func New(o Options) *Server {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Server{Options: o, log: o.Log}
+	s := &Server{Options: o, log: o.Log, listing: newListingCache()}
+	if o.Events != nil {
+		s.listingVersion, _ = o.Events.Reads.(listingVersioner)
+	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "ticketd",
 		BodyLimit:             o.BodyLimit,
