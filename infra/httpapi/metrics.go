@@ -3,6 +3,7 @@ package httpapi
 import (
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -17,7 +18,26 @@ type Metrics struct {
 	gatherer prometheus.Gatherer
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+
+	// byKey keeps the series of each (route, method, code) once resolved,
+	// so that counting a request neither allocates nor hashes labels.
+	mu    sync.RWMutex
+	byKey map[metricKey]*routeMetrics
 }
+
+type metricKey struct {
+	route, method string
+	code          int
+}
+
+type routeMetrics struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+}
+
+// maxMetricKeys bounds byKey; beyond it (odd methods on unknown paths)
+// series are looked up each time.
+const maxMetricKeys = 1024
 
 // NewMetrics registers the HTTP metrics with reg.
 func NewMetrics(reg *prometheus.Registry) *Metrics {
@@ -30,6 +50,7 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Name: "ticketd_http_request_duration_seconds", Help: "HTTP request latency by route and method.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"route", "method"}),
+		byKey: make(map[metricKey]*routeMetrics),
 	}
 	reg.MustRegister(m.requests, m.latency)
 	return m
@@ -49,16 +70,37 @@ func (m *Metrics) middleware(c *fiber.Ctx) error {
 			code = fiber.StatusInternalServerError
 		}
 	}
-	// Fiber's strings may alias buffers that are reused after the request;
-	// a metric keeps its label values for good, so they are copied.
-	route := strings.Clone(c.Route().Path)
+	route := c.Route().Path
 	if code == fiber.StatusNotFound && route == "/" {
 		route = "unmatched"
 	}
-	method := strings.Clone(c.Method())
-	m.requests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
-	m.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
+	rm := m.series(route, c.Method(), code)
+	rm.requests.Inc()
+	rm.latency.Observe(time.Since(start).Seconds())
 	return err
+}
+
+// series returns the metrics of one route, method and code.
+func (m *Metrics) series(route, method string, code int) *routeMetrics {
+	m.mu.RLock()
+	rm := m.byKey[metricKey{route, method, code}]
+	m.mu.RUnlock()
+	if rm != nil {
+		return rm
+	}
+	// Fiber's strings may alias buffers that are reused after the request;
+	// a metric keeps its label values for good, so they are copied.
+	route, method = strings.Clone(route), strings.Clone(method)
+	rm = &routeMetrics{
+		requests: m.requests.WithLabelValues(route, method, strconv.Itoa(code)),
+		latency:  m.latency.WithLabelValues(route, method),
+	}
+	m.mu.Lock()
+	if len(m.byKey) < maxMetricKeys {
+		m.byKey[metricKey{route, method, code}] = rm
+	}
+	m.mu.Unlock()
+	return rm
 }
 
 func (m *Metrics) handler() fiber.Handler {

@@ -103,7 +103,7 @@ func (s *Server) toProblem(c *fiber.Ctx, err error) *apiError {
 	case errors.Is(err, context.DeadlineExceeded):
 		return newError(fiber.StatusServiceUnavailable, typeUnavailable, "Service unavailable", "The request took too long; try again.")
 	}
-	s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "request_id", c.Locals(localRequestID), "err", err)
+	s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "request_id", requestIDOf(c), "err", err)
 	return newError(fiber.StatusInternalServerError, typeInternal, "Internal server error", "Something went wrong on our side; it has been logged.")
 }
 
