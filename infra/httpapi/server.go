@@ -141,6 +141,8 @@ type Server struct {
 	// version listingVersion reports is theirs (see listing.go).
 	listing        *listingCache
 	listingVersion listingVersioner
+	// tokens verifies access tokens, remembering the good ones.
+	tokens *verifiedTokens
 }
 
 const localClaims = "claims"
@@ -159,6 +161,9 @@ func New(o Options) *Server {
 	s := &Server{Options: o, log: o.Log, listing: newListingCache()}
 	if o.Events != nil {
 		s.listingVersion, _ = o.Events.Reads.(listingVersioner)
+	}
+	if o.Tokens != nil {
+		s.tokens = newVerifiedTokens(o.Tokens, time.Now)
 	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "ticketd",
@@ -282,7 +287,7 @@ func (s *Server) authn(c *fiber.Ctx) error {
 	if len(h) <= len(prefix) || !equalFold(h[:len(prefix)], prefix) {
 		return unauthorized("Send an access token from /login as 'Authorization: Bearer <token>'.")
 	}
-	claims, err := s.Tokens.Verify(h[len(prefix):])
+	claims, err := s.tokens.Verify(h[len(prefix):])
 	if err != nil {
 		return unauthorized("The access token is invalid or expired; log in again.")
 	}
