@@ -97,7 +97,7 @@ func (s *BookingSaga) React(ctx context.Context, rec *es.Record, p es.Payload) e
 		if err := s.release(ctx, rec, rec.AggregateID); err != nil {
 			return err
 		}
-		if e.From == booking.StatusConfirmed && e.PaymentID != uuid.Nil {
+		if e.Refund {
 			return s.send.Send(ctx, Caused(rec, "refund"), RefundPayment{PaymentID: e.PaymentID, BookingID: rec.AggregateID, Reason: "booking cancelled: " + e.Reason})
 		}
 		return nil
