@@ -86,7 +86,8 @@ func (s *BookingSaga) React(ctx context.Context, rec *es.Record, p es.Payload) e
 	case payment.Settled:
 		return s.paymentSucceeded(ctx, rec, e)
 	case booking.Confirmed:
-		b, err := s.bookings.load(ctx, rec.AggregateID)
+		// Only the booking's event is read, which never changes.
+		b, _, err := s.bookings.cached(ctx, rec.AggregateID)
 		if err != nil {
 			return err
 		}
@@ -133,7 +134,8 @@ func (s *BookingSaga) paymentSucceeded(ctx context.Context, rec *es.Record, e pa
 }
 
 func (s *BookingSaga) release(ctx context.Context, rec *es.Record, bookingID uuid.UUID) error {
-	b, err := s.bookings.load(ctx, bookingID)
+	// Only the booking's event is read, which never changes.
+	b, _, err := s.bookings.cached(ctx, bookingID)
 	if err != nil {
 		return err
 	}

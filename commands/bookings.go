@@ -48,14 +48,21 @@ func bookingState(b *booking.Booking) BookingState {
 type Bookings struct {
 	repo    *Repository
 	holdTTL time.Duration
+	// recent caches the bookings last stored or loaded (see stateCache
+	// for when a cached state is trusted).
+	recent *stateCache[booking.Booking, *booking.Booking]
 }
+
+// bookingCacheSize bounds the bookings kept in memory: a flash sale's worth.
+const bookingCacheSize = 100_000
 
 // NewBookings returns the booking service's command handlers; holds last
 // holdTTL.
 func NewBookings(repo *Repository, holdTTL time.Duration) *Bookings {
-	return &Bookings{repo: repo, holdTTL: holdTTL}
+	return &Bookings{repo: repo, holdTTL: holdTTL, recent: newStateCache[booking.Booking](bookingCacheSize)}
 }
 
+// load replays a booking from the store.
 func (h *Bookings) load(ctx context.Context, id uuid.UUID) (*booking.Booking, error) {
 	b := &booking.Booking{}
 	if err := h.repo.Load(ctx, booking.Stream(id), b); err != nil {
@@ -64,7 +71,18 @@ func (h *Bookings) load(ctx context.Context, id uuid.UUID) (*booking.Booking, er
 	if b.ID() == uuid.Nil {
 		return nil, ErrBookingNotFound
 	}
+	h.recent.put(id, b)
 	return b, nil
+}
+
+// cached returns the booking from the cache if it is there, else from the
+// store; fromCache says which.
+func (h *Bookings) cached(ctx context.Context, id uuid.UUID) (b *booking.Booking, fromCache bool, err error) {
+	if b, ok := h.recent.get(id); ok {
+		return b, true, nil
+	}
+	b, err = h.load(ctx, id)
+	return b, false, err
 }
 
 // change loads a booking, lets decide act on it and stores the result,
@@ -72,16 +90,28 @@ func (h *Bookings) load(ctx context.Context, id uuid.UUID) (*booking.Booking, er
 func (h *Bookings) change(ctx context.Context, id uuid.UUID, msg Msg, decide func(*booking.Booking, time.Time) error) (BookingState, error) {
 	var state BookingState
 	err := retry(ctx, func() error {
-		b, err := h.load(ctx, id)
+		b, fromCache, err := h.cached(ctx, id)
 		if err != nil {
 			return err
 		}
-		if err := decide(b, h.repo.clock().UTC()); err != nil {
+		now := h.repo.clock().UTC()
+		err = decide(b, now)
+		if fromCache && (err != nil || len(b.Pending()) == 0) {
+			// Only a recorded decision is checked by the append: decide
+			// a refusal or a no-op again on the stored state.
+			if b, err = h.load(ctx, id); err != nil {
+				return err
+			}
+			err = decide(b, now)
+		}
+		if err != nil {
 			return err
 		}
 		if _, err := h.repo.Save(ctx, booking.Stream(id), id, b, msg); err != nil {
+			h.recent.drop(id)
 			return err
 		}
+		h.recent.put(id, b)
 		state = bookingState(b)
 		return nil
 	})

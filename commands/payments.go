@@ -75,13 +75,20 @@ type BookingLookup interface {
 type Payments struct {
 	repo     *Repository
 	bookings BookingLookup
+	// recent caches the payments last stored or loaded (see stateCache
+	// for when a cached state is trusted).
+	recent *stateCache[payment.Payment, *payment.Payment]
 }
+
+// paymentCacheSize bounds the payments kept in memory.
+const paymentCacheSize = 50_000
 
 // NewPayments returns the payments service's command handlers.
 func NewPayments(repo *Repository, bookings BookingLookup) *Payments {
-	return &Payments{repo: repo, bookings: bookings}
+	return &Payments{repo: repo, bookings: bookings, recent: newStateCache[payment.Payment](paymentCacheSize)}
 }
 
+// load replays a payment from the store.
 func (h *Payments) load(ctx context.Context, id uuid.UUID) (*payment.Payment, error) {
 	p := &payment.Payment{}
 	if err := h.repo.Load(ctx, payment.Stream(id), p); err != nil {
@@ -90,22 +97,38 @@ func (h *Payments) load(ctx context.Context, id uuid.UUID) (*payment.Payment, er
 	if !p.Exists() {
 		return nil, ErrPaymentNotFound
 	}
+	h.recent.put(id, p)
 	return p, nil
 }
 
 func (h *Payments) change(ctx context.Context, id uuid.UUID, msg Msg, decide func(*payment.Payment, time.Time) error) (PaymentState, error) {
 	var state PaymentState
 	err := retry(ctx, func() error {
-		p, err := h.load(ctx, id)
+		p, fromCache := h.recent.get(id)
+		if !fromCache {
+			var err error
+			if p, err = h.load(ctx, id); err != nil {
+				return err
+			}
+		}
+		now := h.repo.clock().UTC()
+		err := decide(p, now)
+		if fromCache && (err != nil || len(p.Pending()) == 0) {
+			// Only a recorded decision is checked by the append: decide
+			// a refusal or a no-op again on the stored state.
+			if p, err = h.load(ctx, id); err != nil {
+				return err
+			}
+			err = decide(p, now)
+		}
 		if err != nil {
 			return err
 		}
-		if err := decide(p, h.repo.clock().UTC()); err != nil {
-			return err
-		}
 		if _, err := h.repo.Save(ctx, payment.Stream(id), id, p, msg); err != nil {
+			h.recent.drop(id)
 			return err
 		}
+		h.recent.put(id, p)
 		state = paymentState(p)
 		return nil
 	})

@@ -49,8 +49,10 @@ func (h *Bookings) Place(ctx context.Context, msg Msg, cmd PlaceBooking) (Bookin
 		return samePlacement(existing, cmd)
 	}
 	if err != nil {
+		h.recent.drop(cmd.BookingID)
 		return BookingState{}, err
 	}
+	h.recent.put(cmd.BookingID, b)
 	return bookingState(b), nil
 }
 

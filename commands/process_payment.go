@@ -78,8 +78,10 @@ func (h *Payments) start(ctx context.Context, msg Msg, cmd ProcessPayment, b Pay
 		return err
 	}
 	if _, err := h.repo.Save(ctx, payment.Stream(id), id, p, msg); err != nil {
+		h.recent.drop(id)
 		return err
 	}
+	h.recent.put(id, p)
 	*state = paymentState(p)
 	return nil
 }
