@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -75,6 +76,8 @@ type eventWriter struct {
 	agg   *event.Event
 	// snapshotAt is the version of the latest snapshot taken or loaded.
 	snapshotAt int64
+	// snapshotting is set while a snapshot is being saved.
+	snapshotting atomic.Bool
 }
 
 // do queues a decision for event id and waits until its effect is stored
@@ -250,19 +253,32 @@ func (w *eventWriter) load(ctx context.Context, stream string) error {
 	return nil
 }
 
+// maybeSnapshot takes a snapshot when enough events have accumulated since
+// the last one. The state is copied on the writer's goroutine (cheap), but
+// encoded and saved on another: late in a flash sale the snapshot lists
+// tens of thousands of bookings, and encoding it stalled every hold queued
+// behind the writer for milliseconds. One snapshot is saved at a time, so
+// they are stored in version order.
 func (w *eventWriter) maybeSnapshot(ctx context.Context, stream string) {
-	if w.desk.snapshots == nil || w.agg.Version()-w.snapshotAt < w.desk.SnapshotEvery {
+	if w.desk.snapshots == nil || w.agg.Version()-w.snapshotAt < w.desk.SnapshotEvery || !w.snapshotting.CompareAndSwap(false, true) {
 		return
 	}
 	version := w.agg.Version()
-	data, err := json.Marshal(storedSnapshot{Schema: snapshotSchema, State: w.agg.Snapshot()})
-	if err == nil {
-		err = w.desk.snapshots.SaveSnapshot(ctx, stream, version, data)
-	}
-	if err != nil {
-		// A snapshot is a cache: failing to take one costs load time only.
-		w.desk.log.Warn("event snapshot not saved", "stream", stream, "version", version, "err", err)
-		return
-	}
+	state := w.agg.Snapshot()
+	// Counted as taken now: a failure is logged and the next one comes
+	// SnapshotEvery events later (a snapshot is a cache, and costs only
+	// load time when missing).
 	w.snapshotAt = version
+	w.desk.wg.Add(1)
+	go func() {
+		defer w.desk.wg.Done()
+		defer w.snapshotting.Store(false)
+		data, err := json.Marshal(storedSnapshot{Schema: snapshotSchema, State: state})
+		if err == nil {
+			err = w.desk.snapshots.SaveSnapshot(ctx, stream, version, data)
+		}
+		if err != nil {
+			w.desk.log.Warn("event snapshot not saved", "stream", stream, "version", version, "err", err)
+		}
+	}()
 }
