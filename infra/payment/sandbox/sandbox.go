@@ -42,6 +42,9 @@ const (
 	TokenDecline = "tok_decline"
 )
 
+// webhookConns bounds the connections to the webhook.
+const webhookConns = 64
+
 // Gateway is the sandbox provider.
 type Gateway struct {
 	url    string
@@ -77,8 +80,12 @@ func Open(ledgerPath, webhookURL string, secret []byte, log *slog.Logger) (*Gate
 	ctx, stop := context.WithCancel(context.Background())
 	g := &Gateway{
 		url: webhookURL, secret: secret, log: log,
+		// At most webhookConns notifications are in flight, each on a
+		// kept connection: a burst of settlements waits for a connection
+		// rather than dialling (and later closing) hundreds of new ones.
 		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-			MaxIdleConns: 128, MaxIdleConnsPerHost: 128, IdleConnTimeout: 90 * time.Second,
+			MaxIdleConns: webhookConns, MaxIdleConnsPerHost: webhookConns, MaxConnsPerHost: webhookConns,
+			IdleConnTimeout: 90 * time.Second,
 		}},
 		Settle: 200 * time.Millisecond, Delayed: 3 * time.Second, GiveUpAfter: 2 * time.Minute,
 		charged: map[uuid.UUID]bool{}, ctx: ctx, stop: stop,
