@@ -74,8 +74,10 @@ type eventWriter struct {
 	id    uuid.UUID
 	queue chan *decision
 	agg   *event.Event
-	// snapshotAt is the version of the latest snapshot taken or loaded.
-	snapshotAt int64
+	// snapshotAt is the version of the latest snapshot taken or loaded,
+	// and snapshotSize how many bookings it listed.
+	snapshotAt   int64
+	snapshotSize int
 	// snapshotting is set while a snapshot is being saved.
 	snapshotting atomic.Bool
 }
@@ -243,7 +245,7 @@ func (w *eventWriter) load(ctx context.Context, stream string) error {
 		if ok && err == nil && json.Unmarshal(data, &snap) == nil && snap.Schema == snapshotSchema {
 			agg = event.Restore(snap.State, version)
 			from = uint64(version + 1)
-			w.snapshotAt = version
+			w.snapshotAt, w.snapshotSize = version, len(snap.State.Bookings)
 		}
 	}
 	if err := w.desk.repo.loadFrom(ctx, stream, from, agg); err != nil {
@@ -254,21 +256,28 @@ func (w *eventWriter) load(ctx context.Context, stream string) error {
 }
 
 // maybeSnapshot takes a snapshot when enough events have accumulated since
-// the last one. The state is copied on the writer's goroutine (cheap), but
-// encoded and saved on another: late in a flash sale the snapshot lists
-// tens of thousands of bookings, and encoding it stalled every hold queued
-// behind the writer for milliseconds. One snapshot is saved at a time, so
-// they are stored in version order.
+// the last one: SnapshotEvery, or a quarter of the bookings the last one
+// listed if that is more. A snapshot's size grows with the bookings the
+// event decided, so a fixed interval made snapshotting quadratic over a
+// flash sale; this keeps it linear, and a load never replays more than a
+// quarter of what the snapshot holds.
+//
+// The state is copied on the writer's goroutine (cheap), but encoded and
+// saved on another: late in a flash sale the snapshot lists tens of
+// thousands of bookings, and encoding it stalled every hold queued behind
+// the writer for milliseconds. One snapshot is saved at a time, so they
+// are stored in version order.
 func (w *eventWriter) maybeSnapshot(ctx context.Context, stream string) {
-	if w.desk.snapshots == nil || w.agg.Version()-w.snapshotAt < w.desk.SnapshotEvery || !w.snapshotting.CompareAndSwap(false, true) {
+	every := max(w.desk.SnapshotEvery, int64(w.snapshotSize/4))
+	if w.desk.snapshots == nil || w.agg.Version()-w.snapshotAt < every || !w.snapshotting.CompareAndSwap(false, true) {
 		return
 	}
 	version := w.agg.Version()
 	state := w.agg.Snapshot()
 	// Counted as taken now: a failure is logged and the next one comes
-	// SnapshotEvery events later (a snapshot is a cache, and costs only
-	// load time when missing).
-	w.snapshotAt = version
+	// later (a snapshot is a cache, and costs only load time when
+	// missing).
+	w.snapshotAt, w.snapshotSize = version, len(state.Bookings)
 	w.desk.wg.Add(1)
 	go func() {
 		defer w.desk.wg.Done()
