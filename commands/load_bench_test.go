@@ -36,9 +36,11 @@ func BenchmarkEventLoad(b *testing.B) {
 	ev := uuid.New()
 	const events, tail = 10_500, 499
 
-	// The history is written without snapshots, then one hold on a desk
+	// The history is written without snapshots. Then one hold on a desk
 	// that snapshots (and has never taken one) takes the snapshot, and the
-	// tail follows on that desk, which takes no other before 1,000 more.
+	// tail follows on a desk that loads it, which takes no other snapshot
+	// before 1,000 more events. A desk's Wait returns once its writers are
+	// idle and the snapshots they started are stored.
 	build := commands.NewEventDesk(repo, nil, log)
 	if _, err := build.CreateEvent(ctx, commands.NewMsg(), commands.CreateEvent{
 		EventID:     ev,
@@ -49,9 +51,12 @@ func BenchmarkEventLoad(b *testing.B) {
 		b.Fatal(err)
 	}
 	holds(b, build, ev, events-1-tail-1)
-	snapshotting := commands.NewEventDesk(repo, st, log)
-	holds(b, snapshotting, ev, 1)
-	holds(b, snapshotting, ev, tail)
+	for _, n := range []int{1, tail} {
+		desk := commands.NewEventDesk(repo, st, log)
+		desk.IdleAfter = time.Millisecond
+		holds(b, desk, ev, n)
+		desk.Wait()
+	}
 	version, snapshot, ok, err := st.LoadSnapshot(ctx, event.Stream(ev))
 	if err != nil || !ok || version != events-tail-1 {
 		b.Fatalf("snapshot at version %d (found %v, %v), want %d", version, ok, err, events-tail-1)
