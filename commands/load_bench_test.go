@@ -21,9 +21,9 @@ import (
 // from the embedded store. The stream holds 10,500 events (the event and
 // 10,499 holds). "replay" decodes and applies every one of them;
 // "snapshot" reads the latest snapshot, taken at 10,001 events, and
-// replays the 499 after it, about the average tail with a snapshot every
-// 1,000 events. The snapshot carries every booking's seats, so it is not
-// small: snapshot-bytes reports its size.
+// replays the 499 after it, half the shortest interval between snapshots
+// (SnapshotEvery, 1,000). The snapshot carries every booking's seats, so
+// it is not small: snapshot-bytes reports its size.
 func BenchmarkEventLoad(b *testing.B) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, err := embedded.Open(b.TempDir(), embedded.Options{Logger: log})
