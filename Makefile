@@ -2,10 +2,12 @@
 #
 #   make run    run every service in one process on embedded defaults
 #   make test   vet, then every test (unit, contract, saga, end-to-end and
-#               integration against real Redis and Kafka, started locally)
+#               integration against real Redis, Kafka and, for the benchmark
+#               baseline, PostgreSQL, all started locally)
 
 GO       ?= go
 TESTENV  := scripts/testenv.sh
+BENCHENV := scripts/benchenv.sh
 PKGS     := ./...
 
 .PHONY: run build test test-unit vet lint bench testenv-start testenv-stop testenv-clean testenv-status clean
@@ -29,11 +31,11 @@ lint: vet
 # at a time (-p 1): the fault tests stop and restart the shared Kafka broker,
 # which would fail another package's tests running at that moment.
 test: vet testenv-start
-	@eval "$$(bash $(TESTENV) env)" && $(GO) test -race -count=1 -p 1 -timeout 20m $(PKGS)
+	@eval "$$(bash $(TESTENV) env)" && eval "$$(bash $(BENCHENV) env)" && $(GO) test -race -count=1 -p 1 -timeout 20m $(PKGS)
 
 # Unit tests only: integration tests skip (locally) without the servers.
 test-unit:
-	env -u TICKETD_TEST_REDIS_URL -u TICKETD_TEST_KAFKA_BROKERS $(GO) test -count=1 $(PKGS)
+	env -u TICKETD_TEST_REDIS_URL -u TICKETD_TEST_KAFKA_BROKERS -u TICKETD_BENCH_POSTGRES_URL $(GO) test -count=1 $(PKGS)
 
 # Micro benchmarks; BENCHMARKS.md says what each measures. The Redis read
 # store's and PostgreSQL's runs skip unless their servers are given (see
@@ -63,17 +65,23 @@ bench-baseline:
 	$(BENCHSTAT) -filter '.name:AppendSideBySide' -col '/store@(postgres embedded)' $(BENCH_OUT)
 	$(BENCHSTAT) -filter '.name:ListingVsBareFiber' -col '/server@(bare-fiber ticketd)' $(BENCH_OUT)
 
+# Redis and Kafka for the integration tests, and the PostgreSQL whose event
+# table the benchmarks measure the embedded store against (its tests check
+# that the baseline keeps the same append rules).
 testenv-start:
 	@bash $(TESTENV) start
+	@bash $(BENCHENV) start
 
 testenv-stop:
 	@bash $(TESTENV) stop
+	@bash $(BENCHENV) stop
 
 testenv-clean:
 	@bash $(TESTENV) stop --clean
+	@bash $(BENCHENV) stop --clean
 
 testenv-status:
-	@bash $(TESTENV) status
+	@bash $(TESTENV) status; bash $(BENCHENV) status
 
 clean:
 	rm -rf bin data

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # scripts/benchenv.sh — a PostgreSQL server on 127.0.0.1 for the baseline
 # benchmarks (the embedded event store against a plain PostgreSQL event
-# table, in the same `go test -bench` run). Benchmarks only: `make test`
-# never needs it.
+# table, in the same `go test -bench` run). `make test` starts it too: the
+# baseline's own tests (internal/baseline/pgstore) check that it keeps the
+# same append rules as our store, so that the comparison is fair.
 #
 #   scripts/benchenv.sh start          initialise (once) and start PostgreSQL
 #   scripts/benchenv.sh stop [--clean] stop it; --clean also deletes its data dir

@@ -1,5 +1,6 @@
 // Package testenv connects integration tests to the real Redis and Kafka
-// servers that scripts/testenv.sh starts on 127.0.0.1.
+// servers that scripts/testenv.sh starts on 127.0.0.1, and to the
+// PostgreSQL of the benchmark baseline that scripts/benchenv.sh starts.
 //
 // Typical use:
 //
@@ -38,7 +39,11 @@ import (
 const (
 	RedisURLEnv     = "TICKETD_TEST_REDIS_URL"     // e.g. redis://127.0.0.1:16379/0
 	KafkaBrokersEnv = "TICKETD_TEST_KAFKA_BROKERS" // e.g. 127.0.0.1:19092 (comma-separated list)
-	CIEnv           = "CI"
+	// PostgresURLEnv names the PostgreSQL of the benchmark baseline (an
+	// event table to measure the embedded store against), which
+	// scripts/benchenv.sh starts and its env prints.
+	PostgresURLEnv = "TICKETD_BENCH_POSTGRES_URL" // e.g. postgres://postgres@127.0.0.1:15432/ticketd_bench
+	CIEnv          = "CI"
 )
 
 // DialTimeout bounds the reachability check of each server address.
@@ -53,6 +58,7 @@ const startHint = "run scripts/testenv.sh start, then eval \"$(scripts/testenv.s
 type Servers struct {
 	RedisURL     string // TICKETD_TEST_REDIS_URL
 	KafkaBrokers string // TICKETD_TEST_KAFKA_BROKERS
+	PostgresURL  string // TICKETD_BENCH_POSTGRES_URL
 	CI           bool   // CI set: a missing server fails the test
 }
 
@@ -110,6 +116,30 @@ func (s Servers) Kafka(t testing.TB) string {
 	return ""
 }
 
+// Postgres returns the PostgreSQL URL of the benchmark baseline after
+// checking that the server accepts TCP connections. It skips the test
+// (fails it when CI is set) otherwise.
+func (s Servers) Postgres(t testing.TB) string {
+	t.Helper()
+	const hint = "run scripts/benchenv.sh start, then eval \"$(scripts/benchenv.sh env)\""
+	raw := strings.TrimSpace(s.PostgresURL)
+	if raw == "" {
+		s.unavailable(t, "integration test requires PostgreSQL; %s (%s is not set)", hint, PostgresURLEnv)
+		return ""
+	}
+	addr, err := postgresAddr(raw)
+	if err != nil {
+		s.unavailable(t, "integration test requires PostgreSQL; %s=%q is not usable: %v", PostgresURLEnv, raw, err)
+		return ""
+	}
+	if err := dial(addr); err != nil {
+		s.unavailable(t, "integration test requires PostgreSQL, but %s (from %s) does not answer: %v; %s",
+			addr, PostgresURLEnv, err, hint)
+		return ""
+	}
+	return raw
+}
+
 // unavailable fails the test in CI and skips it elsewhere. Both end the
 // test's goroutine; the callers' `return ""` only matters for fakes.
 func (s Servers) unavailable(t testing.TB, format string, args ...any) {
@@ -136,6 +166,25 @@ func redisAddr(raw string) (string, error) {
 	port := u.Port()
 	if port == "" {
 		port = "6379"
+	}
+	return net.JoinHostPort(u.Hostname(), port), nil
+}
+
+// postgresAddr extracts host:port from a postgres:// or postgresql:// URL.
+func postgresAddr(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return "", fmt.Errorf("scheme must be postgres:// or postgresql://, got %q", u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return "", fmt.Errorf("no host in URL")
+	}
+	port := u.Port()
+	if port == "" {
+		port = "5432"
 	}
 	return net.JoinHostPort(u.Hostname(), port), nil
 }

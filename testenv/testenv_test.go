@@ -50,6 +50,7 @@ func TestUnavailableSkipsLocallyAndFailsInCI(t *testing.T) {
 	down := closedAddr(t)
 	redis := func(s Servers) func(testing.TB) string { return s.Redis }
 	kafka := func(s Servers) func(testing.TB) string { return s.Kafka }
+	postgres := func(s Servers) func(testing.TB) string { return s.Postgres }
 	cases := []struct {
 		name    string
 		servers Servers
@@ -62,6 +63,9 @@ func TestUnavailableSkipsLocallyAndFailsInCI(t *testing.T) {
 		{"kafka unset", Servers{}, "integration test requires Kafka; run scripts/testenv.sh start", kafka},
 		{"kafka down", Servers{KafkaBrokers: down}, "no broker in", kafka},
 		{"kafka no port", Servers{KafkaBrokers: "127.0.0.1"}, "missing port", kafka},
+		{"postgres unset", Servers{}, "integration test requires PostgreSQL; run scripts/benchenv.sh start", postgres},
+		{"postgres down", Servers{PostgresURL: "postgres://postgres@" + down + "/ticketd_bench"}, "does not answer", postgres},
+		{"postgres bad scheme", Servers{PostgresURL: "mysql://" + down}, "scheme must be postgres", postgres},
 	}
 	for _, tc := range cases {
 		for _, ci := range []bool{false, true} {
@@ -100,6 +104,17 @@ func TestReachableServersReturnTheConfiguredValue(t *testing.T) {
 	f = &fakeTB{TB: t}
 	if got := (Servers{KafkaBrokers: brokers, CI: true}).Kafka(f); got != brokers || f.failed || f.skipped {
 		t.Fatalf("KafkaBrokers = %q (failed=%v skipped=%v %s)", got, f.failed, f.skipped, f.msg)
+	}
+}
+
+func TestReachablePostgresReturnsTheConfiguredValue(t *testing.T) {
+	pgURL := "postgresql://postgres@" + listener(t) + "/ticketd_bench?sslmode=disable"
+	f := &fakeTB{TB: t}
+	if got := (Servers{PostgresURL: pgURL, CI: true}).Postgres(f); got != pgURL || f.failed || f.skipped {
+		t.Fatalf("PostgresURL = %q (failed=%v skipped=%v %s)", got, f.failed, f.skipped, f.msg)
+	}
+	if got, err := postgresAddr("postgres://u@db.internal/x"); err != nil || got != "db.internal:5432" {
+		t.Fatalf("postgresAddr = %q, %v; want the default port", got, err)
 	}
 }
 

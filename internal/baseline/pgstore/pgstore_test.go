@@ -3,7 +3,6 @@ package pgstore_test
 import (
 	"context"
 	"errors"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -15,10 +14,6 @@ import (
 	"github.com/ticketd/ticketing/domain/es"
 	"github.com/ticketd/ticketing/internal/baseline/pgstore"
 )
-
-// postgresURL is the server scripts/benchenv.sh starts, read once from the
-// environment its `env` subcommand sets.
-var postgresURL = os.Getenv("TICKETD_BENCH_POSTGRES_URL")
 
 // The baseline exists to be measured against; a binary that linked it
 // would be running a second, weaker event store by mistake.
@@ -37,9 +32,7 @@ func TestNoBinaryImportsTheBaseline(t *testing.T) {
 
 func open(t *testing.T) *pgstore.Store {
 	t.Helper()
-	if postgresURL == "" {
-		t.Skip("needs PostgreSQL: run scripts/benchenv.sh start, then eval \"$(scripts/benchenv.sh env)\" (TICKETD_BENCH_POSTGRES_URL is not set)")
-	}
+	postgresURL := testServers.Postgres(t)
 	ctx := context.Background()
 	s, err := pgstore.Open(ctx, postgresURL, 8)
 	if err != nil {
