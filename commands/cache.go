@@ -32,15 +32,20 @@ type stateCache[T any, P interface {
 	Version() int64
 }] struct {
 	mu  sync.Mutex
-	m   map[uuid.UUID]T
+	m   map[uuid.UUID]cached[T]
 	max int
+}
+
+type cached[T any] struct {
+	state   T
+	version int64
 }
 
 func newStateCache[T any, P interface {
 	*T
 	Version() int64
 }](max int) *stateCache[T, P] {
-	return &stateCache[T, P]{m: make(map[uuid.UUID]T), max: max}
+	return &stateCache[T, P]{m: make(map[uuid.UUID]cached[T]), max: max}
 }
 
 // get returns a copy of the cached state of id.
@@ -49,12 +54,12 @@ func (c *stateCache[T, P]) get(id uuid.UUID) (*T, bool) {
 		return nil, false
 	}
 	c.mu.Lock()
-	v, ok := c.m[id]
+	e, ok := c.m[id]
 	c.mu.Unlock()
 	if !ok {
 		return nil, false
 	}
-	return &v, true
+	return &e.state, true
 }
 
 // put caches v, a state whose events are all stored, unless a newer one is
@@ -63,10 +68,11 @@ func (c *stateCache[T, P]) put(id uuid.UUID, v *T) {
 	if c == nil {
 		return
 	}
+	version := P(v).Version()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.m[id]; ok {
-		if P(&old).Version() >= P(v).Version() {
+		if old.version >= version {
 			return
 		}
 	} else if len(c.m) >= c.max {
@@ -81,7 +87,7 @@ func (c *stateCache[T, P]) put(id uuid.UUID, v *T) {
 			n--
 		}
 	}
-	c.m[id] = *v
+	c.m[id] = cached[T]{state: *v, version: version}
 }
 
 // drop forgets id, after a failed or doubtful write.
