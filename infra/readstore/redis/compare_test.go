@@ -63,6 +63,10 @@ func pages(t *testing.T, v storetest.Views, req readmodels.EventListRequest) []r
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A listing version names a state within one store only (the
+		// embedded store counts its commits; Redis names none): the pages
+		// are compared, not their labels.
+		page.Version = readmodels.ListingVersion{}
 		out = append(out, page)
 		if page.NextCursor == "" || len(out) > 1000 {
 			return out
