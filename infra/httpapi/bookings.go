@@ -64,7 +64,8 @@ func (s *Server) createBooking(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return accepted(c, "/bookings/"+id.String(), bookingFromState(&b))
+	out := bookingFromState(&b)
+	return accepted(c, "/bookings/"+id.String(), &out)
 }
 
 // checkBookable turns the obvious mistakes (no such event, no such ticket
@@ -129,7 +130,8 @@ func (s *Server) cancelBooking(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return accepted(c, "/bookings/"+id.String(), bookingFromState(&b))
+	out := bookingFromState(&b)
+	return accepted(c, "/bookings/"+id.String(), &out)
 }
 
 func (s *Server) getBooking(c *fiber.Ctx) error {
@@ -150,7 +152,8 @@ func (s *Server) getBooking(c *fiber.Ctx) error {
 	if b.UserID != claims(c).UserID && !isAdmin(c) {
 		return notFound("No booking has that id.")
 	}
-	return c.JSON(bookingFromView(&b))
+	out := bookingFromView(&b)
+	return sendJSON(c, &out)
 }
 
 func (s *Server) listBookings(c *fiber.Ctx) error {
@@ -164,5 +167,5 @@ func (s *Server) listBookings(c *fiber.Ctx) error {
 	for i := range page.Items {
 		out.Items[i] = bookingFromView(&page.Items[i])
 	}
-	return c.JSON(out)
+	return sendJSON(c, &out)
 }

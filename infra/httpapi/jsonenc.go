@@ -5,6 +5,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
 	"github.com/ticketd/ticketing/readmodels"
@@ -178,4 +179,123 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// jsonAppender is a wire struct with a hand-written encoder. appendJSON
+// reports false, and the caller falls back to encoding/json, when a time
+// cannot be written as RFC 3339 (a year outside 0..9999).
+type jsonAppender interface {
+	appendJSON(b []byte) ([]byte, bool)
+}
+
+// sendJSON answers with v as application/json.
+func sendJSON(c *fiber.Ctx, v jsonAppender) error {
+	body, ok := v.appendJSON(make([]byte, 0, 512))
+	if !ok {
+		return c.JSON(v)
+	}
+	c.Response().Header.SetContentTypeBytes(mimeJSON)
+	c.Response().SetBodyRaw(body)
+	return nil
+}
+
+// inRange reports whether appendTime writes t as encoding/json does: a UTC
+// time (as every wire struct holds) in a year encoding/json accepts.
+func inRange(t time.Time) bool {
+	y := t.Year()
+	return y >= 0 && y <= 9999 && t.Location() == time.UTC
+}
+
+func appendOptString(b []byte, s *string) []byte {
+	if s == nil {
+		return append(b, "null"...)
+	}
+	return appendJSONString(b, *s)
+}
+
+func (v *bookingJSON) appendJSON(b []byte) ([]byte, bool) {
+	if !inRange(v.CreatedAt) || !inRange(v.UpdatedAt) || (v.ExpiresAt != nil && !inRange(*v.ExpiresAt)) {
+		return b, false
+	}
+	b = append(b, `{"id":`...)
+	b = appendUUID(b, v.ID)
+	b = append(b, `,"user_id":`...)
+	b = appendUUID(b, v.UserID)
+	b = append(b, `,"event_id":`...)
+	b = appendUUID(b, v.EventID)
+	b = append(b, `,"ticket_type":`...)
+	b = appendJSONString(b, v.TicketType)
+	b = append(b, `,"quantity":`...)
+	b = strconv.AppendInt(b, int64(v.Quantity), 10)
+	b = append(b, `,"amount":`...)
+	b = strconv.AppendInt(b, v.Amount, 10)
+	b = append(b, `,"currency":`...)
+	b = appendJSONString(b, v.Currency)
+	b = append(b, `,"status":`...)
+	b = appendJSONString(b, v.Status)
+	b = append(b, `,"reason":`...)
+	b = appendOptString(b, v.Reason)
+	b = append(b, `,"expires_at":`...)
+	if v.ExpiresAt == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendTime(b, *v.ExpiresAt)
+	}
+	b = append(b, `,"payment_id":`...)
+	if v.PaymentID == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendUUID(b, *v.PaymentID)
+	}
+	b = append(b, `,"created_at":`...)
+	b = appendTime(b, v.CreatedAt)
+	b = append(b, `,"updated_at":`...)
+	b = appendTime(b, v.UpdatedAt)
+	return append(b, '}'), true
+}
+
+func (v *bookingListJSON) appendJSON(b []byte) ([]byte, bool) {
+	start := len(b)
+	b = append(b, `{"items":`...)
+	if v.Items == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range v.Items {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var ok bool
+			if b, ok = v.Items[i].appendJSON(b); !ok {
+				return b[:start], false
+			}
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"next_cursor":`...)
+	b = appendOptString(b, v.NextCursor)
+	return append(b, '}'), true
+}
+
+func (v *paymentJSON) appendJSON(b []byte) ([]byte, bool) {
+	if !inRange(v.CreatedAt) || !inRange(v.UpdatedAt) {
+		return b, false
+	}
+	b = append(b, `{"id":`...)
+	b = appendUUID(b, v.ID)
+	b = append(b, `,"booking_id":`...)
+	b = appendUUID(b, v.BookingID)
+	b = append(b, `,"amount":`...)
+	b = strconv.AppendInt(b, v.Amount, 10)
+	b = append(b, `,"currency":`...)
+	b = appendJSONString(b, v.Currency)
+	b = append(b, `,"status":`...)
+	b = appendJSONString(b, v.Status)
+	b = append(b, `,"failure_reason":`...)
+	b = appendOptString(b, v.FailureReason)
+	b = append(b, `,"created_at":`...)
+	b = appendTime(b, v.CreatedAt)
+	b = append(b, `,"updated_at":`...)
+	b = appendTime(b, v.UpdatedAt)
+	return append(b, '}'), true
 }

@@ -70,3 +70,49 @@ func FuzzJSONString(f *testing.F) {
 		}
 	})
 }
+
+func TestBookingAndPaymentEncodersMatchEncodingJSON(t *testing.T) {
+	at := time.Date(2030, 3, 1, 19, 30, 5, 120000000, time.UTC)
+	reason, cursor := "sold_out <&> \"x\"\n", "YmFzZTY0"
+	later := at.Add(10 * time.Minute)
+	pay := uuid.New()
+	bookings := []bookingJSON{
+		{ID: uuid.New(), UserID: uuid.New(), EventID: uuid.New(), TicketType: "vip\u2028", Quantity: 2, Amount: 300000, Currency: "IDR",
+			Status: "awaiting_payment", Reason: &reason, ExpiresAt: &later, PaymentID: &pay, CreatedAt: at, UpdatedAt: later},
+		{Status: "pending", CreatedAt: time.Time{}.UTC(), UpdatedAt: at},
+	}
+	for i := range bookings {
+		check(t, &bookings[i])
+	}
+	check(t, &bookingListJSON{Items: bookings, NextCursor: &cursor})
+	check(t, &bookingListJSON{Items: []bookingJSON{}})
+	check(t, &bookingListJSON{})
+	check(t, &paymentJSON{ID: uuid.New(), BookingID: uuid.New(), Amount: -5, Currency: "IDR", Status: "failed", FailureReason: &reason, CreatedAt: at, UpdatedAt: later})
+	check(t, &paymentJSON{Status: "processing", CreatedAt: at, UpdatedAt: at})
+
+	// What the encoders do not write exactly like encoding/json is left
+	// to it.
+	far := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	local := at.In(time.FixedZone("WIB", 7*3600))
+	for _, v := range []jsonAppender{
+		&bookingJSON{CreatedAt: far}, &bookingJSON{CreatedAt: at, UpdatedAt: at, ExpiresAt: &far},
+		&bookingJSON{CreatedAt: local, UpdatedAt: at}, &paymentJSON{CreatedAt: at, UpdatedAt: far},
+		&bookingListJSON{Items: []bookingJSON{bookings[0], {CreatedAt: far}}},
+	} {
+		if got, ok := v.appendJSON([]byte("x")); ok || string(got) != "x" {
+			t.Errorf("%T with an odd time was encoded: %s", v, got)
+		}
+	}
+}
+
+func check(t *testing.T, v jsonAppender) {
+	t.Helper()
+	want, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := v.appendJSON([]byte("prefix"))
+	if !ok || string(got) != "prefix"+string(want) {
+		t.Fatalf("%T: encoder wrote (ok=%v)\n%s\nencoding/json wrote\n%s", v, ok, got, want)
+	}
+}

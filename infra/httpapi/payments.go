@@ -50,7 +50,8 @@ func (s *Server) processPayment(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return accepted(c, "/payment/status/"+p.ID.String(), paymentFromState(&p))
+	out := paymentFromState(&p)
+	return accepted(c, "/payment/status/"+p.ID.String(), &out)
 }
 
 type notificationRequest struct {
@@ -89,7 +90,8 @@ func (s *Server) paymentWebhook(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(paymentFromState(&p))
+	out := paymentFromState(&p)
+	return sendJSON(c, &out)
 }
 
 func (s *Server) readPayment(c *fiber.Ctx, ctx context.Context, id uuid.UUID) (readmodels.PaymentView, error) {
@@ -118,7 +120,8 @@ func (s *Server) getPayment(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(paymentFromView(&p))
+	out := paymentFromView(&p)
+	return sendJSON(c, &out)
 }
 
 // streamEnds reports whether a payment in status st will not change in a

@@ -372,7 +372,11 @@ func idempotencyKey(c *fiber.Ctx) (string, error) {
 // accepted answers 202 with the resource and where to watch it.
 func accepted(c *fiber.Ctx, location string, body any) error {
 	c.Location(location)
-	return c.Status(fiber.StatusAccepted).JSON(body)
+	c.Status(fiber.StatusAccepted)
+	if a, ok := body.(jsonAppender); ok {
+		return sendJSON(c, a)
+	}
+	return c.JSON(body)
 }
 
 func (s *Server) healthz(c *fiber.Ctx) error {
