@@ -61,14 +61,9 @@ func (m *Metrics) middleware(c *fiber.Ctx) error {
 	err := c.Next()
 	code := c.Response().StatusCode()
 	if err != nil {
-		// The error handler has not run yet; count what it will answer.
-		if fe, ok := err.(*fiber.Error); ok {
-			code = fe.Code
-		} else if ae, ok := err.(*apiError); ok {
-			code = ae.Status
-		} else {
-			code = fiber.StatusInternalServerError
-		}
+		// The error handler has not run yet; count what it will answer
+		// (a refusal of the domain is a 4xx, not a 500).
+		code = statusOf(err)
 	}
 	route := c.Route().Path
 	if code == fiber.StatusNotFound && route == "/" {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ticketd/ticketing/domain/fault"
 )
 
 func TestRequestIDs(t *testing.T) {
@@ -54,7 +57,8 @@ func TestMetricsCountByRouteMethodAndCode(t *testing.T) {
 	m := NewMetrics(reg)
 	s := New(Options{Log: slog.New(slog.DiscardHandler), Metrics: m})
 	s.App().Get("/teapot/:id", func(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusTeapot) })
-	for _, path := range []string{"/healthz", "/healthz", "/teapot/1", "/teapot/2", "/nowhere"} {
+	s.App().Get("/refused", func(c *fiber.Ctx) error { return fmt.Errorf("wrapped: %w", fault.ErrConflict) })
+	for _, path := range []string{"/healthz", "/healthz", "/teapot/1", "/teapot/2", "/nowhere", "/refused"} {
 		resp, err := s.App().Test(httptest.NewRequest("GET", path, nil))
 		if err != nil {
 			t.Fatal(err)
@@ -81,8 +85,8 @@ func TestMetricsCountByRouteMethodAndCode(t *testing.T) {
 			}
 		}
 	}
-	wantCounts := map[string]float64{"/healthz GET 200": 2, "/teapot/:id GET 418": 2, "unmatched GET 404": 1}
-	wantLatencies := map[string]uint64{"/healthz GET": 2, "/teapot/:id GET": 2, "unmatched GET": 1}
+	wantCounts := map[string]float64{"/healthz GET 200": 2, "/teapot/:id GET 418": 2, "unmatched GET 404": 1, "/refused GET 409": 1}
+	wantLatencies := map[string]uint64{"/healthz GET": 2, "/teapot/:id GET": 2, "unmatched GET": 1, "/refused GET": 1}
 	if !maps.Equal(counts, wantCounts) || !maps.Equal(latencies, wantLatencies) {
 		t.Fatalf("requests %v, latencies %v; want %v, %v", counts, latencies, wantCounts, wantLatencies)
 	}

@@ -80,6 +80,15 @@ func notFound(detail string) *apiError {
 // refusals are classified through package fault; anything unclassified is
 // a 500 whose detail says nothing of the internals (it is logged instead).
 func (s *Server) toProblem(c *fiber.Ctx, err error) *apiError {
+	if p := classify(err); p != nil {
+		return p
+	}
+	s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "request_id", requestIDOf(c), "err", err)
+	return newError(fiber.StatusInternalServerError, typeInternal, "Internal server error", "Something went wrong on our side; it has been logged.")
+}
+
+// classify is the answer to a known kind of error, nil for the rest.
+func classify(err error) *apiError {
 	var api *apiError
 	var fe *fiber.Error
 	var in *fault.Input
@@ -103,8 +112,15 @@ func (s *Server) toProblem(c *fiber.Ctx, err error) *apiError {
 	case errors.Is(err, context.DeadlineExceeded):
 		return newError(fiber.StatusServiceUnavailable, typeUnavailable, "Service unavailable", "The request took too long; try again.")
 	}
-	s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "request_id", requestIDOf(c), "err", err)
-	return newError(fiber.StatusInternalServerError, typeInternal, "Internal server error", "Something went wrong on our side; it has been logged.")
+	return nil
+}
+
+// statusOf is the status code the error handler answers err with.
+func statusOf(err error) int {
+	if p := classify(err); p != nil {
+		return p.Status
+	}
+	return fiber.StatusInternalServerError
 }
 
 func fromFiber(fe *fiber.Error) *apiError {
