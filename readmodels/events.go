@@ -42,13 +42,14 @@ func (v ListingVersion) Known() bool { return v != ListingVersion{} }
 // listing it answers from, so that callers may cache what they derive from
 // a page (its encoded JSON, say) until the listing changes.
 //
-// ListingVersion returns the current version. ScheduledEventsAt is
-// ScheduledEvents plus the version it read, taken atomically with the
-// page: a page is never older than the version it is labelled with, and a
-// change that a reader can see has already moved the version on.
+// ListingVersion returns the current version (one round trip for a
+// remote store). ScheduledEventsAt is ScheduledEvents plus the version it
+// read, taken atomically with the page: a page is never older than the
+// version it is labelled with, and a change that a reader can see has
+// already moved the version on.
 type VersionedEventReader interface {
 	EventReader
-	ListingVersion() ListingVersion
+	ListingVersion(ctx context.Context) (ListingVersion, error)
 	ScheduledEventsAt(ctx context.Context, q EventListing) ([]EventView, ListingVersion, error)
 }
 
@@ -143,11 +144,15 @@ func NewEventQueries(events EventReader) *EventQueries {
 // version when the reader cannot tell (then nothing derived from a page
 // may be cached). A page that ListEvents returned with this same version
 // is what the listing shows now.
-func (q *EventQueries) ListingVersion() ListingVersion {
+func (q *EventQueries) ListingVersion(ctx context.Context) (ListingVersion, error) {
 	if q.versioned == nil {
-		return ListingVersion{}
+		return ListingVersion{}, nil
 	}
-	return q.versioned.ListingVersion()
+	v, err := q.versioned.ListingVersion(ctx)
+	if err != nil {
+		return ListingVersion{}, fmt.Errorf("readmodels: listing version: %w", err)
+	}
+	return v, nil
 }
 
 // Event returns the event id, whatever its status: a cancelled event stays

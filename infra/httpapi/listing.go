@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
@@ -34,7 +35,7 @@ import (
 // version of the listing. Readers that cannot tell (the zero version) are
 // never cached.
 type listingVersioner interface {
-	ListingVersion() readmodels.ListingVersion
+	ListingVersion(ctx context.Context) (readmodels.ListingVersion, error)
 }
 
 // maxCachedPages bounds the cache: the query string is the client's, so
@@ -114,18 +115,18 @@ var (
 
 func (s *Server) listEvents(c *fiber.Ctx) error {
 	query := c.Request().URI().QueryString()
-	var version readmodels.ListingVersion
+	ctx, cancel := s.ctx(c)
+	defer cancel()
 	if s.listingVersion != nil {
-		version = s.listingVersion.ListingVersion()
-		if version.Known() {
+		// A version the store cannot tell (an error) only means no cached
+		// page: the read below answers, or reports the store's failure.
+		if version, err := s.listingVersion.ListingVersion(ctx); err == nil && version.Known() {
 			if p := s.listing.get(query, version); p != nil {
 				return sendPage(c, p)
 			}
 		}
 	}
 	key := string(query) // copied: the request's memory is reused
-	ctx, cancel := s.ctx(c)
-	defer cancel()
 	page, err := s.Events.Reads.ListEvents(ctx, readmodels.EventListRequest{
 		ListRequest: readmodels.ListRequest{Limit: c.Query("limit"), Cursor: c.Query("cursor")},
 		Q:           c.Query("q"), From: c.Query("from"), To: c.Query("to"),

@@ -133,9 +133,9 @@ func (v *EventViews) Event(_ context.Context, id uuid.UUID) (readmodels.EventVie
 
 // ListingVersion is the current version of the listing: the active
 // generation and the number of commits that changed it.
-func (v *EventViews) ListingVersion() readmodels.ListingVersion {
+func (v *EventViews) ListingVersion(context.Context) (readmodels.ListingVersion, error) {
 	g := v.sp.gen()
-	return readmodels.ListingVersion{Generation: g.num, Seq: g.seq.Load()}
+	return readmodels.ListingVersion{Generation: g.num, Seq: g.seq.Load()}, nil
 }
 
 // ScheduledEvents returns a page of the listing, walking the ordered index

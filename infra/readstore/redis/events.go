@@ -15,8 +15,9 @@ import (
 )
 
 var (
-	_ readmodels.EventReader  = (*EventViews)(nil)
-	_ projections.EventsStore = (*EventViews)(nil)
+	_ readmodels.EventReader          = (*EventViews)(nil)
+	_ readmodels.VersionedEventReader = (*EventViews)(nil)
+	_ projections.EventsStore         = (*EventViews)(nil)
 )
 
 // EventViews is the event read model: the reader port of the event
@@ -59,45 +60,101 @@ func (v *EventViews) Event(ctx context.Context, id uuid.UUID) (readmodels.EventV
 // read past searchBudget entries to fill its page; every call of one page
 // reads the same version.
 func (v *EventViews) ScheduledEvents(ctx context.Context, q readmodels.EventListing) ([]readmodels.EventView, error) {
+	out, _, err := v.ScheduledEventsAt(ctx, q)
+	return out, err
+}
+
+// ListingVersion is the current version of the listing: its generation
+// and checkpoint, read in one round trip. Between two versions the
+// listing does not change; a rebuild after Redis lost its keys replays
+// the same log, so a (generation, checkpoint) pair names the same
+// listing again. The zero version says there is no listing yet.
+func (v *EventViews) ListingVersion(ctx context.Context) (readmodels.ListingVersion, error) {
+	res, err := v.sp.run(ctx, v.sp.gen, versionScript).Slice()
+	if err != nil {
+		return readmodels.ListingVersion{}, fmt.Errorf("redis: listing version: %w", err)
+	}
+	if len(res) != 2 {
+		return readmodels.ListingVersion{}, nil
+	}
+	g, _ := res[0].(string)
+	cp, _ := res[1].(string)
+	return parseVersion(g, cp)
+}
+
+func parseVersion(g, cp string) (readmodels.ListingVersion, error) {
+	if cp == "" {
+		// The active generation lost its checkpoint (evicted keys): its
+		// projector replaces it; until then its state has no name.
+		return readmodels.ListingVersion{}, nil
+	}
+	gen, err := strconv.ParseUint(g, 10, 64)
+	if err != nil {
+		return readmodels.ListingVersion{}, fmt.Errorf("redis: listing version: bad generation %q", g)
+	}
+	seq, err := strconv.ParseUint(cp, 10, 64)
+	if err != nil {
+		return readmodels.ListingVersion{}, fmt.Errorf("redis: listing version: bad checkpoint %q", cp)
+	}
+	// Checkpoint 0 of a generation is a real state (empty); Seq is
+	// shifted so that it is not mistaken for the zero version.
+	return readmodels.ListingVersion{Generation: gen, Seq: seq + 1}, nil
+}
+
+// ScheduledEventsAt is ScheduledEvents plus the version of the listing the
+// page was read at. A search that took more than one call reports the
+// version only if no commit came between its calls, and the zero version
+// otherwise: the page may then mix two states, and must not be cached.
+func (v *EventViews) ScheduledEventsAt(ctx context.Context, q readmodels.EventListing) ([]readmodels.EventView, readmodels.ListingVersion, error) {
+	var version readmodels.ListingVersion
 	if q.Limit <= 0 {
-		return nil, nil
+		return nil, version, nil
 	}
 	start, stop := listingBounds(&q)
 	out := make([]readmodels.EventView, 0, min(q.Limit, readmodels.MaxLimit+1))
 	gen, lower := v.sp.gen, start
+	calls := 0
 	for restarts := 0; ; {
 		res, err := v.sp.run(ctx, gen, listScript, lower, stop, q.Limit-len(out), q.Text, searchBudget).Slice()
 		if err != nil {
-			return nil, fmt.Errorf("redis: list events: %w", err)
+			return nil, version, fmt.Errorf("redis: list events: %w", err)
 		}
-		if len(res) < 2 {
+		if len(res) < 3 {
 			// The version this page started in was promoted over between
 			// two calls of a search: start the page again, in the new one.
 			if restarts++; restarts > 3 || v.sp.gen != 0 {
-				return nil, fmt.Errorf("redis: list events: the read model version went away")
+				return nil, version, fmt.Errorf("redis: list events: the read model version went away")
 			}
-			gen, lower, out = 0, start, out[:0]
+			gen, lower, out, calls = 0, start, out[:0], 0
 			continue
 		}
-		for _, r := range res[2:] {
+		for _, r := range res[3:] {
 			data, ok := r.(string)
 			if !ok {
-				return nil, fmt.Errorf("redis: list events: an index entry has no view")
+				return nil, version, fmt.Errorf("redis: list events: an index entry has no view")
 			}
 			e, err := decodeEvent([]byte(data))
 			if err != nil {
-				return nil, fmt.Errorf("redis: list events: %w", err)
+				return nil, version, fmt.Errorf("redis: list events: %w", err)
 			}
 			out = append(out, e)
 		}
+		g, _ := res[0].(string)
+		cp, _ := res[2].(string)
+		read, err := parseVersion(g, cp)
+		if err != nil {
+			return nil, version, err
+		}
+		if calls++; calls == 1 {
+			version = read
+		} else if read != version {
+			version = readmodels.ListingVersion{} // a commit came between two calls
+		}
 		resume, _ := res[1].(string)
 		if resume == "" || len(out) >= q.Limit {
-			return out, nil
+			return out, version, nil
 		}
-		g, _ := res[0].(string)
-		if gen, err = strconv.ParseUint(g, 10, 64); err != nil {
-			return nil, fmt.Errorf("redis: list events: bad generation %q", g)
-		}
+		gen = read.Generation
 		lower = "(" + resume
 	}
 }

@@ -211,10 +211,11 @@ var (
 // listScript answers a page of the event listing: ARGV[3] and ARGV[4] are
 // the BYLEX bounds, ARGV[5] the limit, ARGV[6] the lower-cased text to
 // find (empty for none), ARGV[7] how many index entries a search may read in
-// this call. It returns {generation, resume, view...}: resume is empty when
-// the page is complete, or the last member read when a search ran out of
-// its budget (the caller goes on after it, in the same generation). A
-// generation that no longer exists returns {false}.
+// this call. It returns {generation, resume, checkpoint, view...}: resume
+// is empty when the page is complete, or the last member read when a search
+// ran out of its budget (the caller goes on after it, in the same
+// generation); the checkpoint, read in the same step, names the listing's
+// version. A generation that no longer exists returns {false}.
 var listScript = script(`
 local pre, g = gen_prefix()
 if not pre or (want ~= '0' and redis.call('EXISTS', pre .. 'cp') == 0) then return {false} end
@@ -248,12 +249,24 @@ else
     end
   end
 end
-local out = {g, resume}
+local out = {g, resume, redis.call('GET', pre .. 'cp') or ''}
 if #ids > 0 then
   local views = redis.call('HMGET', pre .. 'v', unpack(ids))
-  for i = 1, #views do out[i + 2] = views[i] end
+  for i = 1, #views do out[i + 3] = views[i] end
 end
 return out
+`)
+
+// versionScript returns {generation, checkpoint} of the generation the
+// call is bound to, which name the version of its listing: every commit
+// moves the checkpoint, and a generation is only ever written forward.
+// It returns {} when there is no such generation.
+var versionScript = script(`
+local pre, g = gen_prefix()
+if not pre then return {} end
+local cp = redis.call('GET', pre .. 'cp')
+if not cp then return {} end
+return {g, cp}
 `)
 
 // userScript answers a page of a user's bookings, newest first: ARGV[3]
