@@ -45,8 +45,9 @@ func benchEventViews(n int) []readmodels.EventView {
 //   - payment-status: GET /payment/status/{id}'s answer, which a paying
 //     client polls.
 //
-// op=encode is what a handler does: map the view or state to its wire
-// shape, then json.Marshal it (Fiber's c.JSON). op=decode of a request is
+// op=encode maps the view or state to its wire shape, then json.Marshals
+// it (Fiber's c.JSON), the server's fallback; op=encode-by-hand is what
+// the server does (jsonenc.go), byte for byte the same output. op=decode of a request is
 // the server's decode; of an answer it is a client's json.Unmarshal.
 // SetBytes makes MB/s the body's throughput.
 func BenchmarkJSONBodies(b *testing.B) {
@@ -66,6 +67,9 @@ func BenchmarkJSONBodies(b *testing.B) {
 		name   string
 		encode func() any
 		decode func([]byte) error
+		// byHand is the server's own encoder (jsonenc.go), which it uses
+		// whenever it can; encoding/json is its fallback.
+		byHand func(dst []byte) ([]byte, bool)
 	}{
 		{"event-page", func() any {
 			out := eventListJSON{Items: make([]eventJSON, len(page.Items)), NextCursor: optString(page.NextCursor)}
@@ -82,7 +86,7 @@ func BenchmarkJSONBodies(b *testing.B) {
 				return fmt.Errorf("decoded %d events", len(v.Items))
 			}
 			return nil
-		}},
+		}, func(dst []byte) ([]byte, bool) { return appendEventListJSON(dst, &page) }},
 		{"booking-create-response", func() any { return bookingFromState(&bookingState) }, func(data []byte) error {
 			var v bookingJSON
 			if err := json.Unmarshal(data, &v); err != nil {
@@ -92,7 +96,7 @@ func BenchmarkJSONBodies(b *testing.B) {
 				return fmt.Errorf("decoded booking %s", v.ID)
 			}
 			return nil
-		}},
+		}, func(dst []byte) ([]byte, bool) { v := bookingFromState(&bookingState); return v.appendJSON(dst) }},
 		{"payment-status", func() any { return paymentFromView(&paymentView) }, func(data []byte) error {
 			var v paymentJSON
 			if err := json.Unmarshal(data, &v); err != nil {
@@ -102,7 +106,7 @@ func BenchmarkJSONBodies(b *testing.B) {
 				return fmt.Errorf("decoded status %q", v.Status)
 			}
 			return nil
-		}},
+		}, func(dst []byte) ([]byte, bool) { v := paymentFromView(&paymentView); return v.appendJSON(dst) }},
 	}
 	for _, e := range encodings {
 		body, err := json.Marshal(e.encode())
@@ -116,6 +120,17 @@ func BenchmarkJSONBodies(b *testing.B) {
 				out, err := json.Marshal(e.encode())
 				if err != nil || len(out) != len(body) {
 					b.Fatalf("encoded %d bytes, want %d: %v", len(out), len(body), err)
+				}
+			}
+		})
+		b.Run("body="+e.name+"/op=encode-by-hand", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			buf := make([]byte, 0, 2*len(body))
+			for range b.N {
+				out, ok := e.byHand(buf[:0])
+				if !ok || len(out) != len(body) {
+					b.Fatalf("encoded %d bytes by hand (ok %v), want the %d of encoding/json", len(out), ok, len(body))
 				}
 			}
 		})
