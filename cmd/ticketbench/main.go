@@ -54,8 +54,8 @@ type config struct {
 	Idempotency    bool
 	PprofURL       string
 	ProfileOut     string
-	ProfileSeconds time.Duration
-	TraceSeconds   time.Duration
+	ProfileLength  time.Duration
+	TraceLength    time.Duration
 	CPUProfile     string
 }
 
@@ -153,8 +153,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.Idempotency, "idempotency", true, "flash: send an Idempotency-Key with every booking and payment")
 	fs.StringVar(&c.PprofURL, "pprof-url", "", "the server's pprof listener (ticketd -pprof-addr), e.g. http://127.0.0.1:6060: profile it while the load runs")
 	fs.StringVar(&c.ProfileOut, "profile-out", "ticketd", "with -pprof-url: write <this>-<phase>.cpu.pprof and .trace")
-	fs.DurationVar(&c.ProfileSeconds, "profile-seconds", 3*time.Second, "with -pprof-url: CPU profile length from the start of the create, pay and listing phases (0 = none)")
-	fs.DurationVar(&c.TraceSeconds, "trace-seconds", 0, "with -pprof-url: execution trace length from the start of those phases (0 = none)")
+	fs.DurationVar(&c.ProfileLength, "profile-seconds", 3*time.Second, "with -pprof-url: CPU profile length from the start of the create, pay and listing phases (0 = none)")
+	fs.DurationVar(&c.TraceLength, "trace-seconds", 0, "with -pprof-url: execution trace length from the start of those phases (0 = none)")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of ticketbench itself to this file (is the client the bottleneck?)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -180,7 +180,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	check(c.Timeout > 0 && c.RequestTimeout > 0, "-timeout and -request-timeout must be positive")
 	check(c.Duration > 0 && c.Warmup >= 0, "-duration must be positive and -warmup not negative")
 	check(c.ListingEvents >= 0 && c.ListingEvents <= 1000, "-listing-events: want 0..1000")
-	check(c.ProfileSeconds >= 0 && c.TraceSeconds >= 0, "-profile-seconds and -trace-seconds must not be negative")
+	check(c.ProfileLength >= 0 && c.TraceLength >= 0, "-profile-seconds and -trace-seconds must not be negative")
 	check(len(c.ListingPath) > 0 && c.ListingPath[0] == '/', "-listing-path must start with /")
 	return &c, errors.Join(errs...)
 }

@@ -29,7 +29,7 @@ func newProfiler(cfg *config, out io.Writer) *profiler {
 	if cfg.PprofURL == "" {
 		return nil
 	}
-	return &profiler{base: strings.TrimRight(cfg.PprofURL, "/"), prefix: cfg.ProfileOut, cpu: cfg.ProfileSeconds, trace: cfg.TraceSeconds, out: out}
+	return &profiler{base: strings.TrimRight(cfg.PprofURL, "/"), prefix: cfg.ProfileOut, cpu: cfg.ProfileLength, trace: cfg.TraceLength, out: out}
 }
 
 // start begins the profiles of phase in the background.
