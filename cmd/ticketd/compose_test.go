@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -35,6 +36,15 @@ const repoRoot = "../.."
 type composeFile struct {
 	Services map[string]composeService `yaml:"services"`
 	Volumes  map[string]any            `yaml:"volumes"`
+	Networks map[string]composeNetwork `yaml:"networks"`
+}
+
+type composeNetwork struct {
+	IPAM struct {
+		Config []struct {
+			Subnet string `yaml:"subnet"`
+		} `yaml:"config"`
+	} `yaml:"ipam"`
 }
 
 type composeService struct {
@@ -46,6 +56,9 @@ type composeService struct {
 	Volumes     []string       `yaml:"volumes"`
 	Ports       []string       `yaml:"ports"`
 	Healthcheck map[string]any `yaml:"healthcheck"`
+	Networks    map[string]struct {
+		IPv4Address string `yaml:"ipv4_address"`
+	} `yaml:"networks"`
 }
 
 // composeEnv is a service's environment, in either of compose's forms (a
@@ -968,9 +981,8 @@ func TestComposeGateway(t *testing.T) {
 		t.Errorf("the gateway image %s: want nginx 1.28 or later, for resolve in upstreams", f.Services[g.name].Image)
 	}
 
-	// Behind nginx every request comes from nginx's address: the login
-	// limit per client address must be nginx's, and the users service's
-	// own must not throttle all clients as one.
+	// nginx limits logins per client address at the edge too, before a
+	// request reaches a service.
 	login, ok := matchLocation(t, g.server, "/login")
 	if !ok {
 		t.Fatal("nginx.conf: no location for /login")
@@ -992,9 +1004,39 @@ func TestComposeGateway(t *testing.T) {
 	if status, _ := directive(g.http, "limit_req_status"); !slices.Equal(status, []string{"429"}) {
 		t.Errorf("nginx.conf: limit_req_status %v, want 429 as API.md says", status)
 	}
+
+	// The services see the client behind nginx: nginx appends the address
+	// it got the request from to X-Forwarded-For, from a fixed address in
+	// the stack's network, which every ticketd trusts (and nothing else).
+	if fwd := g.http.find("proxy_set_header"); !slices.ContainsFunc(fwd, func(d ngxDirective) bool {
+		return slices.Equal(d.args, []string{"X-Forwarded-For", "$proxy_add_x_forwarded_for"})
+	}) {
+		t.Error("nginx.conf: no proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for: the services cannot see the client's address")
+	}
+	net, ok := f.Services[g.name].Networks["default"]
+	if !ok || net.IPv4Address == "" {
+		t.Fatalf("%s has no fixed address on the default network, so the services cannot trust it alone", g.name)
+	}
+	gatewayAddr, err := netip.ParseAddr(net.IPv4Address)
+	if err != nil {
+		t.Fatalf("%s's address %q: %v", g.name, net.IPv4Address, err)
+	}
+	inSubnet := false
+	for _, c := range f.Networks["default"].IPAM.Config {
+		if p, err := netip.ParsePrefix(c.Subnet); err == nil && p.Contains(gatewayAddr) {
+			inSubnet = true
+		}
+	}
+	if !inSubnet {
+		t.Errorf("the gateway's address %s is not in the default network's subnet %+v", gatewayAddr, f.Networks["default"].IPAM.Config)
+	}
 	for _, s := range services {
-		if s.cfg.Runs("users") && s.cfg.LoginsPerIP < 10_000 {
-			t.Errorf("%s limits logins to %d a minute per address, which behind the gateway is all clients together", s.name, s.cfg.LoginsPerIP)
+		want := []netip.Prefix{netip.PrefixFrom(gatewayAddr, 32)}
+		if !slices.Equal(s.cfg.TrustedProxies, want) {
+			t.Errorf("%s trusts the proxies %v, want exactly the gateway %v", s.name, s.cfg.TrustedProxies, want)
+		}
+		if s.cfg.Runs("users") && s.cfg.LoginsPerIP > 100 {
+			t.Errorf("%s allows %d logins a minute per address: with the client's address known, keep the default", s.name, s.cfg.LoginsPerIP)
 		}
 	}
 }

@@ -4,10 +4,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ticketd/ticketing/infra/httpapi"
 )
 
 // Config is everything ticketd is told, read once at start-up from flags
@@ -37,6 +40,9 @@ type Config struct {
 	// PprofAddr, when set, serves net/http/pprof there (profiling a flash
 	// sale on the real server); keep it on a loopback address.
 	PprofAddr string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (the per-address login limit needs the real address).
+	TrustedProxies []netip.Prefix
 	// Distributed mode.
 	KafkaTopicPrefix string
 	KafkaPartitions  int
@@ -67,7 +73,7 @@ func loadConfig(args []string, getenv func(string) string) (*Config, error) {
 		return def
 	}
 	var c Config
-	var services, holdTTL, tokenTTL, grace, settle, delayed string
+	var services, holdTTL, tokenTTL, grace, settle, delayed, proxies string
 	fs.StringVar(&c.HTTPAddr, "http-addr", env("TICKETD_HTTP_ADDR", ":8080"), "listen address (TICKETD_HTTP_ADDR)")
 	fs.StringVar(&c.DataDir, "data-dir", env("TICKETD_DATA_DIR", "./data"), "embedded store and read model files (TICKETD_DATA_DIR)")
 	fs.StringVar(&services, "services", env("TICKETD_SERVICES", "all"), "comma list of users,events,bookings,payments,projector, or all (TICKETD_SERVICES)")
@@ -87,6 +93,7 @@ func loadConfig(args []string, getenv func(string) string) (*Config, error) {
 	fs.StringVar(&delayed, "sandbox-delayed", env("TICKETD_SANDBOX_DELAYED", "3s"), "how long the sandbox gateway takes to settle tok_delayed (TICKETD_SANDBOX_DELAYED)")
 	fs.IntVar(&c.LoginsPerIP, "login-limit-per-ip", envInt(getenv, "TICKETD_LOGIN_LIMIT_PER_IP", 30), "login attempts per minute from one client address (TICKETD_LOGIN_LIMIT_PER_IP)")
 	fs.IntVar(&c.LoginsPerEmail, "login-limit-per-email", envInt(getenv, "TICKETD_LOGIN_LIMIT_PER_EMAIL", 10), "failed login attempts per minute for one account (TICKETD_LOGIN_LIMIT_PER_EMAIL)")
+	fs.StringVar(&proxies, "trusted-proxies", env("TICKETD_TRUSTED_PROXIES", ""), "comma list of reverse proxy addresses or CIDR prefixes whose X-Forwarded-For is believed; empty = none (TICKETD_TRUSTED_PROXIES)")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", env("TICKETD_PPROF_ADDR", ""), "serve net/http/pprof on this address, e.g. 127.0.0.1:6060; empty = off (TICKETD_PPROF_ADDR)")
 	fs.StringVar(&c.KafkaTopicPrefix, "kafka-topic-prefix", env("TICKETD_KAFKA_TOPIC_PREFIX", "ticketing"), "prefix of every Kafka topic (TICKETD_KAFKA_TOPIC_PREFIX)")
 	fs.IntVar(&c.KafkaPartitions, "kafka-partitions", envInt(getenv, "TICKETD_KAFKA_PARTITIONS", 6), "partitions of the service and command topics created at start-up (TICKETD_KAFKA_PARTITIONS)")
@@ -108,6 +115,11 @@ func loadConfig(args []string, getenv func(string) string) (*Config, error) {
 	dur("shutdown-grace", grace, &c.ShutdownGrace)
 	dur("sandbox-settle", settle, &c.SandboxSettle)
 	dur("sandbox-delayed", delayed, &c.SandboxDelayed)
+	if p, err := httpapi.ParseTrustedProxies(proxies); err != nil {
+		errs = append(errs, fmt.Errorf("trusted-proxies: %w", err))
+	} else {
+		c.TrustedProxies = p
+	}
 	if c.LoginsPerIP < 1 || c.LoginsPerEmail < 1 {
 		errs = append(errs, errors.New("login limits must be at least 1 per minute"))
 	}

@@ -98,6 +98,9 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		Metrics: httpapi.NewMetrics(metricsReg),
 		CatchUp: catchUp,
 		OpenAPI: httpapi.OpenAPIDocument,
+		// The per-address login limit and logs see the client behind
+		// these proxies.
+		TrustedProxies: cfg.TrustedProxies,
 		Ready: []httpapi.Check{
 			{Name: "eventstore", Check: func(ctx context.Context) error { _, err := store.HeadPosition(ctx); return err }},
 			{Name: "readmodels", Check: p.reads.ping},

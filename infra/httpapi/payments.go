@@ -67,7 +67,7 @@ type notificationRequest struct {
 func (s *Server) paymentWebhook(c *fiber.Ctx) error {
 	err := webhook.Verify(s.Payments.WebhookSecret, c.Get(webhook.SignatureHeader), c.Get(webhook.TimestampHeader), c.Body(), s.Now())
 	if err != nil {
-		s.log.Warn("payment notification refused", "err", err, "ip", c.IP())
+		s.log.Warn("payment notification refused", "err", err, "ip", s.clientIP(c))
 		return unauthorized("The notification's signature or timestamp is missing or wrong.")
 	}
 	var req notificationRequest

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -130,6 +131,10 @@ type Options struct {
 	BodyLimit      int
 	RequestTimeout time.Duration
 	Now            func() time.Time
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (see clientIP); none by default, when the connection's
+	// peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the HTTP API.

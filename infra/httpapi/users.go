@@ -48,7 +48,7 @@ func (s *Server) login(c *fiber.Ctx) error {
 	limits := []struct {
 		l   Limiter
 		key string
-	}{{s.Users.EmailLimiter, user.NormalizeEmail(req.Email)}, {s.Users.IPLimiter, c.IP()}}
+	}{{s.Users.EmailLimiter, user.NormalizeEmail(req.Email)}, {s.Users.IPLimiter, s.clientIP(c)}}
 	for _, lim := range limits {
 		if ok, wait := lim.l.Allow(lim.key); !ok {
 			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))
