@@ -142,6 +142,12 @@ type AppendResult struct {
 	NextRevision uint64
 	// Position is the global position of the last record appended.
 	Position uint64
+	// Written is true when this call stored the records. It is false for
+	// an idempotent retry (the records were stored by an earlier append)
+	// and for an empty append, and a store that cannot tell the two apart
+	// (KurrentDB answers a retry as it answers a write) always leaves it
+	// false: false means "maybe not", never "surely not".
+	Written bool
 }
 
 // Direction is the order in which a stream is read.

@@ -343,7 +343,7 @@ func (c *committer) apply(r *appendReq, pos *uint64) (res es.AppendResult, err e
 	*pos += uint64(len(r.ids))
 	h := streamHead{rev: r.firstRev + uint64(len(r.ids)) - 1, pos: *pos, exists: true}
 	c.pending[r.stream] = h
-	return es.AppendResult{NextRevision: h.rev, Position: h.pos}, nil
+	return es.AppendResult{NextRevision: h.rev, Position: h.pos, Written: true}, nil
 }
 
 // write puts the records of the accepted appends of group into b: all log

@@ -59,15 +59,15 @@ func TestOneGroup(t *testing.T) {
 		conflict bool
 		dup      bool
 	}{
-		{res: es.AppendResult{NextRevision: 0, Position: 1}},
+		{res: es.AppendResult{NextRevision: 0, Position: 1, Written: true}},
 		{conflict: true},
-		{res: es.AppendResult{NextRevision: 1, Position: 2}},
-		{res: es.AppendResult{NextRevision: 0, Position: 1}},
+		{res: es.AppendResult{NextRevision: 1, Position: 2, Written: true}},
+		{res: es.AppendResult{NextRevision: 0, Position: 1}}, // a retry: not written again
 		{dup: true},
-		{res: es.AppendResult{NextRevision: 2, Position: 3}},
+		{res: es.AppendResult{NextRevision: 2, Position: 3, Written: true}},
 		{res: es.AppendResult{NextRevision: 2, Position: 3}},
 		{conflict: true},
-		{res: es.AppendResult{NextRevision: 0, Position: 4}},
+		{res: es.AppendResult{NextRevision: 0, Position: 4, Written: true}},
 		{res: es.AppendResult{NextRevision: 1, Position: 2}},
 		{dup: true},
 	}

@@ -36,7 +36,7 @@ func TestContract(t *testing.T) {
 		}
 		return s
 	}
-	storetest.Run(t, open, storetest.WithoutIDIndex(), storetest.WithReopen(func(t *testing.T, _ storetest.Store) storetest.Store {
+	storetest.Run(t, open, storetest.WithoutIDIndex(), storetest.WithoutWrittenFlag(), storetest.WithReopen(func(t *testing.T, _ storetest.Store) storetest.Store {
 		// A new client over the same server.
 		return open(t)
 	}))

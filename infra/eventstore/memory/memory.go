@@ -94,7 +94,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected es.ExpectedR
 		s.log = append(s.log, r)
 		positions = append(positions, r.Position)
 		s.ids[r.ID] = r.Position
-		res = es.AppendResult{NextRevision: r.Revision, Position: r.Position}
+		res = es.AppendResult{NextRevision: r.Revision, Position: r.Position, Written: true}
 	}
 	s.streams[stream] = positions
 	if len(records) > 0 {

@@ -94,6 +94,9 @@ type harness struct {
 	reopen func(t *testing.T, closed Store) Store
 	// noIDIndex relaxes the checks of ids reused elsewhere (WithoutIDIndex).
 	noIDIndex bool
+	// noWritten relaxes the check that a storing append says so
+	// (WithoutWrittenFlag).
+	noWritten bool
 }
 
 // WithoutIDIndex is for adapters over a server that keeps no index of
@@ -105,6 +108,13 @@ type harness struct {
 // cannot recognise, is not checked.
 func WithoutIDIndex() Option {
 	return func(h *harness) { h.noIDIndex = true }
+}
+
+// WithoutWrittenFlag is for adapters over a server that answers an
+// idempotent retry exactly as it answers a write (KurrentDB): they never
+// set es.AppendResult.Written. A retry must still not claim it.
+func WithoutWrittenFlag() Option {
+	return func(h *harness) { h.noWritten = true }
 }
 
 // store opens a store that is closed when t ends.
