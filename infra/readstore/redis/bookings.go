@@ -33,18 +33,7 @@ func (v *BookingViews) Checkpoint(ctx context.Context) (uint64, error) {
 
 // Booking returns the booking id.
 func (v *BookingViews) Booking(ctx context.Context, id uuid.UUID) (readmodels.BookingView, bool, error) {
-	data, ok, err := v.sp.getOne(ctx, "v", id.String())
-	if err != nil {
-		return readmodels.BookingView{}, false, fmt.Errorf("redis: booking %s: %w", id, err)
-	}
-	if !ok {
-		return readmodels.BookingView{}, false, nil
-	}
-	b, err := decodeBooking(data)
-	if err != nil {
-		return readmodels.BookingView{}, false, fmt.Errorf("redis: booking %s: %w", id, err)
-	}
-	return b, true, nil
+	return viewByID(ctx, v.sp, "booking", id, decodeBooking)
 }
 
 // Bookings returns the bookings of ids that exist, a round trip per

@@ -39,18 +39,7 @@ func (v *EventViews) Checkpoint(ctx context.Context) (uint64, error) {
 
 // Event returns the event id.
 func (v *EventViews) Event(ctx context.Context, id uuid.UUID) (readmodels.EventView, bool, error) {
-	data, ok, err := v.sp.getOne(ctx, "v", id.String())
-	if err != nil {
-		return readmodels.EventView{}, false, fmt.Errorf("redis: event %s: %w", id, err)
-	}
-	if !ok {
-		return readmodels.EventView{}, false, nil
-	}
-	e, err := decodeEvent(data)
-	if err != nil {
-		return readmodels.EventView{}, false, fmt.Errorf("redis: event %s: %w", id, err)
-	}
-	return e, true, nil
+	return viewByID(ctx, v.sp, "event", id, decodeEvent)
 }
 
 // ScheduledEvents returns a page of the listing from the sorted set of

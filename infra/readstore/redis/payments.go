@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/google/uuid"
 
@@ -30,18 +29,7 @@ func (v *PaymentViews) Checkpoint(ctx context.Context) (uint64, error) {
 
 // Payment returns the payment id.
 func (v *PaymentViews) Payment(ctx context.Context, id uuid.UUID) (readmodels.PaymentView, bool, error) {
-	data, ok, err := v.sp.getOne(ctx, "v", id.String())
-	if err != nil {
-		return readmodels.PaymentView{}, false, fmt.Errorf("redis: payment %s: %w", id, err)
-	}
-	if !ok {
-		return readmodels.PaymentView{}, false, nil
-	}
-	p, err := decodePayment(data)
-	if err != nil {
-		return readmodels.PaymentView{}, false, fmt.Errorf("redis: payment %s: %w", id, err)
-	}
-	return p, true, nil
+	return viewByID(ctx, v.sp, "payment", id, decodePayment)
 }
 
 // Payments returns the payments of ids that exist, a round trip per
@@ -53,17 +41,7 @@ func (v *PaymentViews) Payments(ctx context.Context, ids []uuid.UUID) (map[uuid.
 // Commit stores one batch of the payments projection atomically, with
 // the move of its checkpoint.
 func (v *PaymentViews) Commit(ctx context.Context, c projections.PaymentsCommit) error {
-	payments := lastOfEach(c.Payments, func(p *readmodels.PaymentView) uuid.UUID { return p.ID })
-	args := make([]any, 0, 1+2*len(payments))
-	args = append(args, len(payments))
-	for i := range payments {
-		data, err := encodePayment(&payments[i])
-		if err != nil {
-			return fmt.Errorf("redis: commit payments: encode payment %s: %w", payments[i].ID, err)
-		}
-		args = append(args, payments[i].ID.String(), data)
-	}
-	return v.sp.commit(ctx, byIDCommitScript, c.From, c.To, args...)
+	return commitByID(ctx, v.sp, "payments", c.From, c.To, c.Payments, func(p *readmodels.PaymentView) uuid.UUID { return p.ID }, encodePayment)
 }
 
 // Stage returns a fresh, empty version of the payment read model for a

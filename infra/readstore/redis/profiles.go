@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/google/uuid"
 
@@ -29,34 +28,13 @@ func (v *ProfileViews) Checkpoint(ctx context.Context) (uint64, error) {
 
 // Profile returns the profile of user id.
 func (v *ProfileViews) Profile(ctx context.Context, id uuid.UUID) (readmodels.ProfileView, bool, error) {
-	data, ok, err := v.sp.getOne(ctx, "v", id.String())
-	if err != nil {
-		return readmodels.ProfileView{}, false, fmt.Errorf("redis: profile %s: %w", id, err)
-	}
-	if !ok {
-		return readmodels.ProfileView{}, false, nil
-	}
-	p, err := decodeProfile(data)
-	if err != nil {
-		return readmodels.ProfileView{}, false, fmt.Errorf("redis: profile %s: %w", id, err)
-	}
-	return p, true, nil
+	return viewByID(ctx, v.sp, "profile", id, decodeProfile)
 }
 
 // Commit stores one batch of the profiles projection atomically, with
 // the move of its checkpoint.
 func (v *ProfileViews) Commit(ctx context.Context, c projections.ProfilesCommit) error {
-	profiles := lastOfEach(c.Profiles, func(p *readmodels.ProfileView) uuid.UUID { return p.ID })
-	args := make([]any, 0, 1+2*len(profiles))
-	args = append(args, len(profiles))
-	for i := range profiles {
-		data, err := encodeProfile(&profiles[i])
-		if err != nil {
-			return fmt.Errorf("redis: commit profiles: encode profile %s: %w", profiles[i].ID, err)
-		}
-		args = append(args, profiles[i].ID.String(), data)
-	}
-	return v.sp.commit(ctx, byIDCommitScript, c.From, c.To, args...)
+	return commitByID(ctx, v.sp, "profiles", c.From, c.To, c.Profiles, func(p *readmodels.ProfileView) uuid.UUID { return p.ID }, encodeProfile)
 }
 
 // Stage returns a fresh, empty version of the profile read model for a

@@ -280,6 +280,40 @@ func (sp *space) get(ctx context.Context, suffix string, fields ...string) ([]an
 	return res, nil
 }
 
+// viewByID reads the view id from the generation's "v" hash.
+func viewByID[V any](ctx context.Context, sp *space, what string, id uuid.UUID, decode func([]byte) (V, error)) (V, bool, error) {
+	var zero V
+	data, ok, err := sp.getOne(ctx, "v", id.String())
+	if err != nil {
+		return zero, false, fmt.Errorf("redis: %s %s: %w", what, id, err)
+	}
+	if !ok {
+		return zero, false, nil
+	}
+	v, err := decode(data)
+	if err != nil {
+		return zero, false, fmt.Errorf("redis: %s %s: %w", what, id, err)
+	}
+	return v, true, nil
+}
+
+// commitByID commits a batch of a projection whose views are kept by id
+// alone (byIDCommitScript): the last state of each view, with the move of
+// the checkpoint from from to to.
+func commitByID[V any](ctx context.Context, sp *space, what string, from, to uint64, views []V, idOf func(*V) uuid.UUID, encode func(*V) ([]byte, error)) error {
+	views = lastOfEach(views, idOf)
+	args := make([]any, 0, 1+2*len(views))
+	args = append(args, len(views))
+	for i := range views {
+		data, err := encode(&views[i])
+		if err != nil {
+			return fmt.Errorf("redis: commit %s: encode %s: %w", what, idOf(&views[i]), err)
+		}
+		args = append(args, idOf(&views[i]).String(), data)
+	}
+	return sp.commit(ctx, byIDCommitScript, from, to, args...)
+}
+
 // viewsByID reads the views of ids from the generation's "v" hash, a
 // round trip per thousand ids, and decodes those that exist.
 func viewsByID[V any](ctx context.Context, sp *space, what string, ids []uuid.UUID, decode func([]byte) (V, error)) (map[uuid.UUID]V, error) {
