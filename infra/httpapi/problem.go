@@ -42,6 +42,7 @@ const (
 	typeInternal     = "/problems/internal"
 	typeNoRoute      = "/problems/no-such-endpoint"
 	typeMethod       = "/problems/method-not-allowed"
+	typeNoMethod     = "/problems/method-not-implemented"
 )
 
 // apiError is an error the handlers raise with its HTTP answer decided.

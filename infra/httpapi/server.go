@@ -184,6 +184,7 @@ func New(o Options) *Server {
 		// which were most of the server's CPU on GET /events.
 		WriteBufferSize: 16 << 10,
 	})
+	s.guardMethods()
 	s.app.Use(recover.New())
 	s.app.Use(s.requestID)
 	if o.Metrics != nil {
