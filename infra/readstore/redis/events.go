@@ -95,36 +95,35 @@ func parseVersion(g, cp string) (readmodels.ListingVersion, error) {
 // version only if no commit came between its calls, and the zero version
 // otherwise: the page may then mix two states, and must not be cached.
 func (v *EventViews) ScheduledEventsAt(ctx context.Context, q readmodels.EventListing) ([]readmodels.EventView, readmodels.ListingVersion, error) {
-	var version readmodels.ListingVersion
 	if q.Limit <= 0 {
-		return nil, version, nil
+		return nil, readmodels.ListingVersion{}, nil
 	}
 	start, stop := listingBounds(&q)
 	out := make([]readmodels.EventView, 0, min(q.Limit, readmodels.MaxLimit+1))
 	gen, lower := v.sp.gen, start
-	calls := 0
+	var version pageVersion
 	for restarts := 0; ; {
 		res, err := v.sp.run(ctx, gen, listScript, lower, stop, q.Limit-len(out), q.Text, searchBudget).Slice()
 		if err != nil {
-			return nil, version, fmt.Errorf("redis: list events: %w", err)
+			return nil, readmodels.ListingVersion{}, fmt.Errorf("redis: list events: %w", err)
 		}
 		if len(res) < 3 {
 			// The version this page started in was promoted over between
 			// two calls of a search: start the page again, in the new one.
 			if restarts++; restarts > 3 || v.sp.gen != 0 {
-				return nil, version, fmt.Errorf("redis: list events: the read model version went away")
+				return nil, readmodels.ListingVersion{}, fmt.Errorf("redis: list events: the read model version went away")
 			}
-			gen, lower, out, calls = 0, start, out[:0], 0
+			gen, lower, out, version = 0, start, out[:0], pageVersion{}
 			continue
 		}
 		for _, r := range res[3:] {
 			data, ok := r.(string)
 			if !ok {
-				return nil, version, fmt.Errorf("redis: list events: an index entry has no view")
+				return nil, readmodels.ListingVersion{}, fmt.Errorf("redis: list events: an index entry has no view")
 			}
 			e, err := decodeEvent([]byte(data))
 			if err != nil {
-				return nil, version, fmt.Errorf("redis: list events: %w", err)
+				return nil, readmodels.ListingVersion{}, fmt.Errorf("redis: list events: %w", err)
 			}
 			out = append(out, e)
 		}
@@ -132,16 +131,12 @@ func (v *EventViews) ScheduledEventsAt(ctx context.Context, q readmodels.EventLi
 		cp, _ := res[2].(string)
 		read, err := parseVersion(g, cp)
 		if err != nil {
-			return nil, version, err
+			return nil, readmodels.ListingVersion{}, err
 		}
-		if calls++; calls == 1 {
-			version = read
-		} else if read != version {
-			version = readmodels.ListingVersion{} // a commit came between two calls
-		}
+		version.add(read)
 		resume, _ := res[1].(string)
 		if resume == "" || len(out) >= q.Limit {
-			return out, version, nil
+			return out, version.page(), nil
 		}
 		gen = read.Generation
 		lower = "(" + resume
@@ -269,3 +264,28 @@ func (v *EventViews) Promote(staged *EventViews) error {
 
 // Discard deletes a staged version that will not be promoted.
 func (v *EventViews) Discard() error { return v.sp.discard() }
+
+// pageVersion folds the versions that the calls of one page read: the
+// page has a version only if every call read the same one, and none when
+// a commit came between two of them (the page may mix two states).
+type pageVersion struct {
+	v     readmodels.ListingVersion
+	calls int
+	mixed bool
+}
+
+func (p *pageVersion) add(read readmodels.ListingVersion) {
+	p.calls++
+	if p.calls == 1 {
+		p.v = read
+	} else if read != p.v {
+		p.mixed = true
+	}
+}
+
+func (p *pageVersion) page() readmodels.ListingVersion {
+	if p.mixed {
+		return readmodels.ListingVersion{}
+	}
+	return p.v
+}
