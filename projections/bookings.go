@@ -86,24 +86,13 @@ func (p *bookingsProjection) preload(ctx context.Context, bulk BookingsBulkReade
 	seen := map[uuid.UUID]bool{}
 	var ids []uuid.UUID
 	for _, d := range batch {
-		var id uuid.UUID
-		switch e := d.payload.(type) {
-		case booking.Placed:
-			if e.BookingID != uuid.Nil {
-				placed[e.BookingID] = true
-			} else if id, err := aggregateID(d.rec, booking.StreamPrefix); err == nil {
-				placed[id] = true
-			}
-			continue
-		case payment.Requested:
-			id = e.BookingID
-		default:
-			var err error
-			if id, err = aggregateID(d.rec, booking.StreamPrefix); err != nil {
-				continue // applyOne reports it
-			}
-		}
-		if !placed[id] && !seen[id] {
+		id, places, err := bookingOf(d)
+		switch {
+		case err != nil:
+			continue // applyOne reports it
+		case places:
+			placed[id] = true
+		case !placed[id] && !seen[id]:
 			seen[id] = true
 			ids = append(ids, id)
 		}
@@ -119,6 +108,24 @@ func (p *bookingsProjection) preload(ctx context.Context, bulk BookingsBulkReade
 	return nil
 }
 
+// bookingOf is the booking record d changes, and whether d places it: a
+// booking's own records name it by their stream, a payment request by its
+// booking id.
+func bookingOf(d decoded) (id uuid.UUID, places bool, err error) {
+	switch e := d.payload.(type) {
+	case booking.Placed:
+		if e.BookingID != uuid.Nil {
+			return e.BookingID, true, nil
+		}
+		id, err = aggregateID(d.rec, booking.StreamPrefix)
+		return id, true, err
+	case payment.Requested:
+		return e.BookingID, false, nil
+	}
+	id, err = aggregateID(d.rec, booking.StreamPrefix)
+	return id, false, err
+}
+
 func (p *bookingsProjection) booking(ctx context.Context, w *workset[readmodels.BookingView], rec *es.Record, id uuid.UUID) (*readmodels.BookingView, error) {
 	v, err := w.get(ctx, id, p.store.Booking, nil)
 	if err != nil {
@@ -132,14 +139,11 @@ func (p *bookingsProjection) booking(ctx context.Context, w *workset[readmodels.
 
 func (p *bookingsProjection) applyOne(ctx context.Context, w *workset[readmodels.BookingView], d decoded) error {
 	rec := d.rec
+	id, _, err := bookingOf(d)
+	if err != nil {
+		return err
+	}
 	if e, ok := d.payload.(booking.Placed); ok {
-		id := e.BookingID
-		if id == uuid.Nil {
-			var err error
-			if id, err = aggregateID(rec, booking.StreamPrefix); err != nil {
-				return err
-			}
-		}
 		at := e.At.UTC()
 		w.put(id, &readmodels.BookingView{
 			ID: id, UserID: e.UserID, EventID: e.EventID,
@@ -149,24 +153,15 @@ func (p *bookingsProjection) applyOne(ctx context.Context, w *workset[readmodels
 		})
 		return nil
 	}
+	v, err := p.booking(ctx, w, rec, id)
+	if err != nil {
+		return err
+	}
 	if e, ok := d.payload.(payment.Requested); ok {
-		v, err := p.booking(ctx, w, rec, e.BookingID)
-		if err != nil {
-			return err
-		}
 		// The booking's own updated_at stays: its state did not change,
 		// only the pointer to its latest payment.
 		v.PaymentID, v.Position = e.PaymentID, rec.Position
 		return nil
-	}
-
-	id, err := aggregateID(rec, booking.StreamPrefix)
-	if err != nil {
-		return err
-	}
-	v, err := p.booking(ctx, w, rec, id)
-	if err != nil {
-		return err
 	}
 	switch e := d.payload.(type) {
 	case booking.AwaitingPayment:

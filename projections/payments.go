@@ -105,18 +105,13 @@ func (p *paymentsProjection) preload(ctx context.Context, bulk PaymentsBulkReade
 	seen := map[uuid.UUID]bool{}
 	var ids []uuid.UUID
 	for _, d := range batch {
-		id, err := aggregateID(d.rec, payment.StreamPrefix)
-		if err != nil {
+		id, err := paymentOf(d)
+		switch _, requests := d.payload.(payment.Requested); {
+		case err != nil:
 			continue // applyOne reports it
-		}
-		if e, ok := d.payload.(payment.Requested); ok {
-			if e.PaymentID != uuid.Nil {
-				id = e.PaymentID
-			}
+		case requests:
 			requested[id] = true
-			continue
-		}
-		if !requested[id] && !seen[id] {
+		case !requested[id] && !seen[id]:
 			seen[id] = true
 			ids = append(ids, id)
 		}
@@ -132,16 +127,22 @@ func (p *paymentsProjection) preload(ctx context.Context, bulk PaymentsBulkReade
 	return nil
 }
 
+// paymentOf is the payment record d changes: its stream's, or the id a
+// request names.
+func paymentOf(d decoded) (uuid.UUID, error) {
+	if e, ok := d.payload.(payment.Requested); ok && e.PaymentID != uuid.Nil {
+		return e.PaymentID, nil
+	}
+	return aggregateID(d.rec, payment.StreamPrefix)
+}
+
 func (p *paymentsProjection) applyOne(ctx context.Context, w *workset[readmodels.PaymentView], d decoded) error {
 	rec := d.rec
-	id, err := aggregateID(rec, payment.StreamPrefix)
+	id, err := paymentOf(d)
 	if err != nil {
 		return err
 	}
 	if e, ok := d.payload.(payment.Requested); ok {
-		if e.PaymentID != uuid.Nil {
-			id = e.PaymentID
-		}
 		at := e.At.UTC()
 		w.put(id, &readmodels.PaymentView{
 			ID: id, BookingID: e.BookingID, UserID: e.UserID,
