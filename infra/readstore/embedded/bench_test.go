@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ticketd/ticketing/domain/booking"
-	"github.com/ticketd/ticketing/domain/es"
 	"github.com/ticketd/ticketing/domain/event"
 	"github.com/ticketd/ticketing/projections"
 	"github.com/ticketd/ticketing/projections/logtest"
@@ -100,18 +99,7 @@ func BenchmarkProjectorApply(b *testing.B) {
 		b.Run(fmt.Sprintf("hot event, batches of %d", batch), func(b *testing.B) {
 			reg := registry()
 			const n = 20_000
-			log := logtest.New(b, reg)
-			log.BatchSize = batch
-			ev := uuid.New()
-			payloads := []es.Payload{event.Created{
-				EventID: ev, Currency: "IDR", At: t0,
-				Details:     event.Details{Name: "Hot", StartsAt: t0.Add(time.Hour), MaxPerBooking: 10},
-				TicketTypes: []event.TicketType{{Name: "A", Price: 1, Capacity: 10_000_000}},
-			}}
-			for range n {
-				payloads = append(payloads, event.SeatsHeld{BookingID: uuid.New(), TicketType: "A", Quantity: 1, At: t0})
-			}
-			log.Append(event.Stream(ev), ev, payloads...)
+			log, ev := logtest.HotEvent(b, reg, n, batch)
 			benchProjector(b, n+1, func(s *Store) *projections.Projector {
 				return projections.NewEvents(log, reg, s.Events(), nil)
 			}, func(s *Store) {
@@ -124,16 +112,7 @@ func BenchmarkProjectorApply(b *testing.B) {
 		b.Run(fmt.Sprintf("bookings, batches of %d", batch), func(b *testing.B) {
 			reg := registry()
 			const n = 5_000
-			log := logtest.New(b, reg)
-			log.BatchSize = batch
-			ids := make([]uuid.UUID, n)
-			for i := range ids {
-				ids[i] = uuid.New()
-				log.Append(booking.Stream(ids[i]), ids[i], booking.Placed{BookingID: ids[i], UserID: uuid.New(), EventID: uuid.New(), TicketType: "A", Quantity: 1, At: t0})
-			}
-			for _, id := range ids {
-				log.Append(booking.Stream(id), id, booking.AwaitingPayment{UnitPrice: 1, Amount: 1, Currency: "IDR", ExpiresAt: t0.Add(time.Minute), At: t0})
-			}
+			log, ids := logtest.BookingsAwaitingPayment(b, reg, n, batch)
 			benchProjector(b, 2*n, func(s *Store) *projections.Projector {
 				return projections.NewBookings(log, reg, s.Bookings(), nil)
 			}, func(s *Store) {
