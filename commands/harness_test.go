@@ -17,6 +17,7 @@ import (
 	"github.com/ticketd/ticketing/domain/event"
 	"github.com/ticketd/ticketing/domain/payment"
 	"github.com/ticketd/ticketing/infra/bus/inproc"
+	"github.com/ticketd/ticketing/infra/checkpoint"
 	"github.com/ticketd/ticketing/infra/eventstore/memory"
 )
 
@@ -92,24 +93,6 @@ func (r reactTwice) Key(rec *es.Record, p es.Payload) uuid.UUID {
 		return k.Key(rec, p)
 	}
 	return rec.AggregateID
-}
-
-type memCheckpoints struct {
-	mu sync.Mutex
-	m  map[string]uint64
-}
-
-func (c *memCheckpoints) Load(_ context.Context, n string) (uint64, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[n], nil
-}
-
-func (c *memCheckpoints) Save(_ context.Context, n string, p uint64) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.m[n] = p
-	return nil
 }
 
 // writeSide is what the test reads bookings back from, standing in for
@@ -205,7 +188,7 @@ func newSystem(t *testing.T) *system {
 	router.RouteBookings(bookings)
 	router.RoutePayments(payments)
 	gw := &gateway{charges: map[uuid.UUID]int{}, refunds: map[uuid.UUID]int{}}
-	runner := inproc.NewRunner(store, reg, &memCheckpoints{m: map[string]uint64{}}, store, log, nil)
+	runner := inproc.NewRunner(store, reg, checkpoint.NewMemory(map[string]uint64{}), store, log, nil)
 	runner.Workers = 16
 	s := &system{
 		t: t, clock: clk, store: store, desk: desk, bookings: bookings, payments: payments,

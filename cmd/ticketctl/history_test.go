@@ -18,6 +18,7 @@ import (
 	"github.com/ticketd/ticketing/domain/event"
 	"github.com/ticketd/ticketing/domain/user"
 	"github.com/ticketd/ticketing/infra/bus/inproc"
+	"github.com/ticketd/ticketing/infra/checkpoint"
 	"github.com/ticketd/ticketing/infra/eventstore/embedded"
 	"github.com/ticketd/ticketing/projections"
 )
@@ -52,26 +53,6 @@ type plainHasher struct{}
 
 func (plainHasher) Hash(p string) (string, error) { return "plain:" + p, nil }
 func (plainHasher) Verify(h, p string) bool       { return h == "plain:"+p }
-
-// memCheckpoints keeps the saga's checkpoint in memory, and tells the test
-// how far the saga got.
-type memCheckpoints struct {
-	mu sync.Mutex
-	m  map[string]uint64
-}
-
-func (c *memCheckpoints) Load(_ context.Context, name string) (uint64, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[name], nil
-}
-
-func (c *memCheckpoints) Save(_ context.Context, name string, pos uint64) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.m[name] = pos
-	return nil
-}
 
 // aggregateLookup answers the payments service from the booking aggregate
 // (ticketd answers it from the booking read model, which this history has
@@ -123,7 +104,7 @@ func writeHistory(t testing.TB, store *embedded.Store, size worldSize) *world {
 	router.RouteEvents(desk, router)
 	router.RoutePayments(payments)
 	saga := commands.NewBookingSaga(bookings, router, logger)
-	checkpoints := &memCheckpoints{m: map[string]uint64{}}
+	checkpoints := checkpoint.NewMemory(map[string]uint64{})
 	runner := inproc.NewRunner(store, reg, checkpoints, store, logger, nil)
 	runner.SaveEvery = 10 * time.Millisecond
 	sagaCtx, stopSaga := context.WithCancel(ctx)
@@ -313,7 +294,7 @@ func writeHistory(t testing.TB, store *embedded.Store, size worldSize) *world {
 // waitSaga waits until the saga has handled every record for it in the
 // store and nothing more is written. (Its checkpoint stops at the last
 // record it reads, so it is compared with that, not with the head.)
-func waitSaga(t testing.TB, store *embedded.Store, cps *memCheckpoints, saga inproc.Reactor) {
+func waitSaga(t testing.TB, store *embedded.Store, cps *checkpoint.Memory, saga inproc.Reactor) {
 	t.Helper()
 	ctx := context.Background()
 	filter := saga.Filter()

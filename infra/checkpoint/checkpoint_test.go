@@ -48,3 +48,22 @@ func TestFilesRefuseBadNamesAndCorruptFiles(t *testing.T) {
 		t.Fatal("a corrupt checkpoint file was read as valid")
 	}
 }
+
+func TestMemoryKeepsWhatWasSaved(t *testing.T) {
+	ctx := context.Background()
+	initial := map[string]uint64{"saga": 6}
+	c := NewMemory(initial)
+	initial["saga"] = 99 // the caller's map is not shared
+	if got, _ := c.Load(ctx, "saga"); got != 6 {
+		t.Fatalf("Load(saga) = %d, want the initial 6", got)
+	}
+	if got, _ := c.Load(ctx, "other"); got != 0 {
+		t.Fatalf("Load(other) = %d, want 0 for a name never saved", got)
+	}
+	if err := c.Save(ctx, "other", 42); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := c.Load(ctx, "other"); got != 42 {
+		t.Fatalf("Load(other) after Save(42) = %d", got)
+	}
+}

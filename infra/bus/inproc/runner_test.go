@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ticketd/ticketing/domain/es"
+	"github.com/ticketd/ticketing/infra/checkpoint"
 	"github.com/ticketd/ticketing/infra/eventstore/memory"
 )
 
@@ -71,23 +72,6 @@ func (r *reactor) React(_ context.Context, rec *es.Record, p es.Payload) error {
 	return nil
 }
 
-type checkpoints struct {
-	mu sync.Mutex
-	m  map[string]uint64
-}
-
-func (c *checkpoints) Load(_ context.Context, n string) (uint64, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[n], nil
-}
-func (c *checkpoints) Save(_ context.Context, n string, p uint64) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.m[n] = p
-	return nil
-}
-
 func TestRunnerDeliversInOrderPerKeyRetriesAndDeadLetters(t *testing.T) {
 	store := memory.New()
 	defer store.Close()
@@ -104,7 +88,7 @@ func TestRunnerDeliversInOrderPerKeyRetriesAndDeadLetters(t *testing.T) {
 		}
 	}
 	r := &reactor{handled: map[int]int{}, order: map[uuid.UUID][]int{}, poison: 42, fail: map[int]int{7: 2, 50: 1}}
-	cps := &checkpoints{m: map[string]uint64{}}
+	cps := checkpoint.NewMemory(map[string]uint64{})
 	runner := NewRunner(store, reg, cps, store, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	runner.Workers, runner.MaxAttempts, runner.Backoff, runner.SaveEvery = 4, 3, time.Millisecond, 5*time.Millisecond
 
@@ -160,7 +144,7 @@ func TestRunnerResumesFromItsCheckpoint(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cps := &checkpoints{m: map[string]uint64{"test-reactor": 6}}
+	cps := checkpoint.NewMemory(map[string]uint64{"test-reactor": 6})
 	r := &reactor{handled: map[int]int{}, order: map[uuid.UUID][]int{}, fail: map[int]int{}}
 	runner := NewRunner(store, reg, cps, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	runner.SaveEvery = time.Millisecond
