@@ -109,7 +109,7 @@ func TestDistributedMission(t *testing.T) {
 		raceID := race["id"].(string)
 		eventually(t, "the event is listed", func() bool { return c.as(buyer, "events").do("GET", "/events/"+raceID, nil).status == 200 })
 		ids := placeConcurrently(t, bookings, raceID, 25)
-		held, rejected := settle(t, bookings, ids)
+		held, rejected := settle(t, bookings, ids, time.Minute)
 		if held != 5 || rejected != 20 {
 			t.Fatalf("held %d rejected %d, want 5 and 20", held, rejected)
 		}
@@ -125,7 +125,7 @@ func TestDistributedMission(t *testing.T) {
 		for range 15 {
 			ids = append(ids, placeConcurrently(t, bookings, bigID, 4)...)
 		}
-		if held, _ := settle(t, bookings, ids); held != len(ids) {
+		if held, _ := settle(t, bookings, ids, time.Minute); held != len(ids) {
 			t.Fatalf("held %d of %d", held, len(ids))
 		}
 		logSagaLatency(t, bookings, ids, 8*time.Second)
@@ -221,9 +221,17 @@ func TestDistributedSurvivesABrokerRestart(t *testing.T) {
 	testenvScript(t, "kafka-stop")
 	time.Sleep(2 * time.Second)
 	testenvScript(t, "kafka-start")
+	back := time.Now()
 	<-done
 
-	held, rejected := settle(t, bookings, ids)
+	// Recovery is bounded by how long a client takes to find out that a
+	// broker restart wedged it (librdkafka 2.x can lose a partition's
+	// leader for good; see kafka.Runner.StallTimeout), and such waits can
+	// line up along the saga's chain of hops. What this test holds the
+	// system to is that nothing is lost and nothing applied twice; the time
+	// it took is logged.
+	held, rejected := settle(t, bookings, ids, 3*time.Minute)
+	t.Logf("%d bookings decided %v after the broker was back", len(ids), time.Since(back).Round(time.Millisecond))
 	if held != min(seats, len(ids)) || held+rejected != len(ids) {
 		t.Fatalf("%d acknowledged: held %d, rejected %d", len(ids), held, rejected)
 	}
@@ -265,26 +273,31 @@ func placeConcurrently(t *testing.T, c *client, eventID string, n int) []string 
 // settle waits until every booking is decided and counts the outcomes. A
 // booking the read model does not show yet (404 while it catches up after
 // a fault) counts as undecided, not as lost: it must show up in time.
-func settle(t *testing.T, c *client, ids []string) (held, rejected int) {
+func settle(t *testing.T, c *client, ids []string, limit time.Duration) (held, rejected int) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("all %d bookings are decided", len(ids)), func() bool {
+	eventuallyWhy(t, limit, fmt.Sprintf("all %d bookings are decided", len(ids)), func() (bool, string) {
 		held, rejected = 0, 0
+		undecided := map[string][]string{} // status -> ids
 		for _, id := range ids {
 			r := c.do("GET", "/bookings/"+id, nil)
-			if r.status == 404 {
-				return false
-			}
-			if r.status != 200 {
+			status := "not shown (404)"
+			switch r.status {
+			case 404:
+			case 200:
+				status, _ = r.json(t)["status"].(string)
+			default:
 				t.Fatalf("GET /bookings/%s = %d: %s", id, r.status, r.body)
 			}
-			switch r.json(t)["status"] {
+			switch status {
 			case "awaiting_payment", "expired":
 				held++
 			case "rejected":
 				rejected++
+			default:
+				undecided[status] = append(undecided[status], id)
 			}
 		}
-		return held+rejected == len(ids)
+		return len(undecided) == 0, fmt.Sprintf("held %d, rejected %d, undecided %v", held, rejected, undecided)
 	})
 	return held, rejected
 }

@@ -84,10 +84,56 @@ func startServer(t *testing.T, dataDir string, extraEnv ...string) *server {
 	t.Cleanup(func() {
 		s.stop(syscall.SIGTERM)
 		if t.Failed() {
-			t.Logf("ticketd logs:\n%s", s.logText())
+			s.report()
+		} else if os.Getenv("TICKETD_TEST_LOG_DIR") != "" {
+			s.saveLog()
 		}
 	})
 	return s
+}
+
+// report logs what a failed test needs to be understood: ticketd's own
+// log lines, without librdkafka's chatter about connections (a broker
+// restart makes thousands). The whole log goes to a file.
+func (s *server) report() {
+	s.t.Helper()
+	var own strings.Builder
+	for line := range strings.Lines(s.logText()) {
+		if !isConnectionChatter(line) {
+			own.WriteString(line)
+		}
+	}
+	s.t.Logf("ticketd %s logs, its own lines (all of them in %s):\n%s", filepath.Base(s.dataDir), s.saveLog(), own.String())
+}
+
+// isConnectionChatter tells librdkafka's own log lines, and the client
+// errors ticketd passes on, that only say a broker connection is down.
+func isConnectionChatter(line string) bool {
+	for _, noise := range []string{`"client":"`, "brokers are down", "Connect to ipv4", "Disconnected"} {
+		if strings.Contains(line, noise) {
+			return true
+		}
+	}
+	return false
+}
+
+// saveLog writes the process's whole log to a file, under
+// TICKETD_TEST_LOG_DIR when it is set, and says where.
+func (s *server) saveLog() string {
+	dir := os.Getenv("TICKETD_TEST_LOG_DIR")
+	if dir != "" {
+		_ = os.MkdirAll(dir, 0o755)
+	}
+	name := strings.ReplaceAll(s.t.Name(), "/", "_")
+	f, err := os.CreateTemp(dir, name[:min(len(name), 48)]+"-"+filepath.Base(s.dataDir)+"-*.log")
+	if err != nil {
+		return "nowhere: " + err.Error()
+	}
+	defer f.Close()
+	if _, err := f.WriteString(s.logText()); err != nil {
+		return "nowhere: " + err.Error()
+	}
+	return f.Name()
 }
 
 func (s *server) start() {
@@ -286,10 +332,22 @@ func (s *server) admin(t *testing.T) *client { return s.login(t, adminEmail, adm
 // service's consumer group waits out its session) recovery takes seconds.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
+	eventuallyWhy(t, time.Minute, what, func() (bool, string) { return cond(), "" })
+}
+
+// eventuallyWhy is eventually with a time limit and a condition that also
+// says, when it is not met, what is missing; the last such word goes into
+// the failure.
+func eventuallyWhy(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		ok, why := cond()
+		if ok {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
+			t.Fatalf("timed out waiting until %s: %s", what, why)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -57,7 +57,7 @@ type LogReader struct {
 
 // NewLogReader returns a reader of cfg's firehose. Close it when done.
 func NewLogReader(cfg Config, logger *slog.Logger) *LogReader {
-	return &LogReader{cfg: cfg, logger: orDiscard(logger).With("log", cfg.LogTopic()), BatchSize: 512, Timeout: 30 * time.Second, StallTimeout: 30 * time.Second}
+	return &LogReader{cfg: cfg, logger: orDiscard(logger).With("log", cfg.LogTopic()), BatchSize: 512, Timeout: 30 * time.Second, StallTimeout: 15 * time.Second}
 }
 
 // Close releases the reader's connection. Subscriptions end with their
@@ -127,6 +127,7 @@ func (l *LogReader) SubscribeAll(ctx context.Context, from uint64, filter es.Fil
 		}
 		err := handle(batch)
 		batch = make([]es.Record, 0, l.BatchSize) // handle may keep the slice
+		lastEvent = time.Now()                    // the time handle took is not a stall
 		return err
 	}
 	for {

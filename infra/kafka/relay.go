@@ -93,13 +93,55 @@ func (r *Relay) TransactionalID() string { return r.cfg.scoped("relay-" + r.serv
 func (r *Relay) Committed() uint64 { return r.committed.Load() }
 
 // Run relays until ctx is done, when it aborts the open transaction and
-// returns ctx.Err(). A transaction that fails in a way the producer can
+// returns ctx.Err(). A transaction that fails in a way a producer can
 // recover from is aborted and the records after the last checkpoint are
-// relayed again; any other failure (a fatal producer error such as being
-// fenced, the store's subscription ending, the broker unreachable for
-// longer than OpTimeout) is returned, and the caller runs the relay again
-// after a backoff, which resumes from the checkpoint in Kafka.
+// relayed again, on a new producer; any other failure (a fatal producer
+// error such as being fenced, the store's subscription ending, the broker
+// unreachable for longer than OpTimeout) is returned, and the caller runs
+// the relay again after a backoff, which resumes from the checkpoint in
+// Kafka.
+//
+// Why a new producer after every abort: the usual cause is a message that
+// timed out, and librdkafka 2.x can leave a partition without a leader for
+// good after a KRaft broker restart (it drops a "leader -1" metadata
+// update and never asks again), so every later transaction on the same
+// producer would time out the same way. A new producer costs an
+// InitTransactions and a checkpoint read, on a path that is taken only when
+// something already went wrong.
 func (r *Relay) Run(ctx context.Context) error {
+	txn, failures := 0, 0
+	for {
+		progressed, err := r.runProducer(ctx, &txn)
+		var again errRelayAgain
+		if !errors.As(err, &again) {
+			return err
+		}
+		if progressed {
+			failures = 0
+		}
+		if failures++; failures > 5 {
+			return fmt.Errorf("kafka: relay %s: %d transactions in a row aborted, the last: %w", r.service, failures, again.err)
+		}
+		r.logger.Warn("transaction aborted; relaying again from the checkpoint on a new producer", "err", again.err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(25<<failures) * time.Millisecond):
+		}
+	}
+}
+
+// errRelayAgain is the failure of one transaction, aborted: Run goes on
+// from the checkpoint on a new producer.
+type errRelayAgain struct{ err error }
+
+func (e errRelayAgain) Error() string { return e.err.Error() }
+
+// runProducer relays on one new transactional producer until a
+// transaction fails (errRelayAgain, once it is aborted), the producer
+// cannot go on, or ctx is done. It reports whether any transaction
+// committed.
+func (r *Relay) runProducer(ctx context.Context, txn *int) (progressed bool, _ error) {
 	p, err := newProducer(r.cfg, ck.ConfigMap{
 		"transactional.id":       r.TransactionalID(),
 		"enable.idempotence":     true,
@@ -117,7 +159,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		"retry.backoff.max.ms": 200,
 	}, r.logger)
 	if err != nil {
-		return fmt.Errorf("kafka: relay %s: producer: %w", r.service, err)
+		return false, fmt.Errorf("kafka: relay %s: producer: %w", r.service, err)
 	}
 	defer p.Close()
 
@@ -125,54 +167,41 @@ func (r *Relay) Run(ctx context.Context) error {
 	err = p.InitTransactions(initCtx)
 	cancel()
 	if err != nil {
-		return r.stopped(ctx, fmt.Errorf("kafka: relay %s: init transactions: %w", r.service, err))
+		return false, r.stopped(ctx, fmt.Errorf("kafka: relay %s: init transactions: %w", r.service, err))
 	}
 	from, err := r.loadCheckpoint(ctx, p)
 	if err != nil {
-		return r.stopped(ctx, fmt.Errorf("kafka: relay %s: %w", r.service, err))
+		return false, r.stopped(ctx, fmt.Errorf("kafka: relay %s: %w", r.service, err))
 	}
 	r.committed.Store(from)
 	r.logger.Info("relay running", "checkpoint", from, "transactional_id", r.TransactionalID())
 
-	txn, failures := 0, 0
-	for {
-		before := from
-		err := r.pump(ctx, p, &from, &txn)
-		var crash errCrash
-		if errors.As(err, &crash) && !errors.Is(err, errTestAbort) {
-			return crash.err // a simulated crash: no abort, no clean-up
-		}
-		if ctx.Err() != nil {
-			_ = r.abort(p)
-			return ctx.Err()
-		}
-		var kerr ck.Error
-		if errors.As(err, &kerr) && kerr.IsFatal() {
-			// Fenced, or the producer's state is lost: only a new
-			// producer (a new Run) can go on.
-			return fmt.Errorf("kafka: relay %s: %w", r.service, err)
-		}
-		// Abort rather than leave the transaction open: until it ends,
-		// every read-committed reader of the firehose waits at it.
-		if aerr := r.abort(p); aerr != nil {
-			return fmt.Errorf("kafka: relay %s: %w (and aborting failed: %v)", r.service, err, aerr)
-		}
-		if !errors.Is(err, errTestAbort) && !(errors.As(err, &kerr) && kerr.TxnRequiresAbort()) {
-			return fmt.Errorf("kafka: relay %s: %w", r.service, err)
-		}
-		if from != before {
-			failures = 0
-		}
-		if failures++; failures > 5 {
-			return fmt.Errorf("kafka: relay %s: %d transactions in a row aborted, the last: %w", r.service, failures, err)
-		}
-		r.logger.Warn("transaction aborted; relaying again from the checkpoint", "checkpoint", from, "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(25<<failures) * time.Millisecond):
-		}
+	start := from
+	err = r.pump(ctx, p, &from, txn)
+	progressed = from != start
+	var crash errCrash
+	if errors.As(err, &crash) && !errors.Is(err, errTestAbort) {
+		return progressed, crash.err // a simulated crash: no abort, no clean-up
 	}
+	if ctx.Err() != nil {
+		_ = r.abort(p)
+		return progressed, ctx.Err()
+	}
+	var kerr ck.Error
+	if errors.As(err, &kerr) && kerr.IsFatal() {
+		// Fenced, or the producer's state is lost: only a new
+		// producer (a new Run) can go on.
+		return progressed, fmt.Errorf("kafka: relay %s: %w", r.service, err)
+	}
+	// Abort rather than leave the transaction open: until it ends,
+	// every read-committed reader of the firehose waits at it.
+	if aerr := r.abort(p); aerr != nil {
+		return progressed, fmt.Errorf("kafka: relay %s: %w (and aborting failed: %v)", r.service, err, aerr)
+	}
+	if !errors.Is(err, errTestAbort) && !(errors.As(err, &kerr) && kerr.TxnRequiresAbort()) {
+		return progressed, fmt.Errorf("kafka: relay %s: %w", r.service, err)
+	}
+	return progressed, errRelayAgain{err}
 }
 
 // stopped prefers ctx's error when ctx ended the call that failed.

@@ -37,7 +37,9 @@ import (
 // and when partitions are revoked or the runner stops) only past messages
 // that are done, per partition, so a crash redelivers what was in flight
 // and never skips it. A message that keeps failing is retried MaxAttempts
-// times with backoff, then copied to "<topic>.dlq" and counted as done, so
+// times with backoff (attempts that failed only because Kafka did not take
+// a command the message causes do not count: see ErrNotDelivered), then
+// copied to "<topic>.dlq" and counted as done, so
 // that one bad message never blocks its partition; a message that cannot
 // be decoded goes there at once. Messages already handled successfully by
 // this process (by message id) are skipped when redelivered.
@@ -90,7 +92,7 @@ func NewRunner(cfg Config, reg *es.Registry, logger *slog.Logger, observer inpro
 	return &Runner{
 		cfg: cfg, reg: reg, logger: orDiscard(logger), observer: observer,
 		Workers: 64, MaxAttempts: 10, Backoff: 20 * time.Millisecond, MaxBackoff: 5 * time.Second,
-		CommitEvery: 100 * time.Millisecond, DrainTimeout: 10 * time.Second, StallTimeout: 30 * time.Second,
+		CommitEvery: 100 * time.Millisecond, DrainTimeout: 10 * time.Second, StallTimeout: 15 * time.Second,
 		SeenIDs: 100_000,
 		seen:    map[string]*seenSet{},
 	}
@@ -381,6 +383,9 @@ func (s *session) poll(ctx context.Context) error {
 			if !s.dispatch(ctx, e, tick.C) {
 				return nil
 			}
+			// Waiting for a busy worker is not receiving nothing: the
+			// watchdog counts from when the consumer could poll again.
+			lastMessage = time.Now()
 		case ck.Error:
 			if e.IsFatal() {
 				return e
@@ -492,6 +497,13 @@ func (s *session) handle(j job) {
 	}
 	rn := s.rn
 	backoff := rn.Backoff
+	// failed counts the attempts that failed for the message's own sake. A
+	// command it causes that Kafka did not take (ErrNotDelivered) is the
+	// bus failing, not the message: compensating a booking because the
+	// broker restarted would turn an outage into lost sales, and the dead
+	// letter could not be written either. Such attempts go on, backing
+	// off, until the bus is back.
+	failed := 0
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		err := j.rt.work(j.gen.ctx)
@@ -507,7 +519,10 @@ func (s *session) handle(j job) {
 		if j.gen.isStopped() {
 			return
 		}
-		if attempt >= rn.MaxAttempts || (rn.Permanent != nil && rn.Permanent(err)) {
+		if !errors.Is(err, ErrNotDelivered) {
+			failed++
+		}
+		if failed >= rn.MaxAttempts || (rn.Permanent != nil && rn.Permanent(err)) {
 			s.compensate(j, err)
 			s.deadLetter(j, err, attempt)
 			return

@@ -450,3 +450,56 @@ func TestRunnerCompensatesBeforeDeadLettering(t *testing.T) {
 		t.Errorf("%d dead letters, want 1: a compensated record is still parked for an operator", len(dlq))
 	}
 }
+
+// A handler that fails because the commands it sends are not delivered
+// (the broker is away) is not failing for the message's sake: it is tried
+// until the bus is back, however many attempts that takes, and neither
+// compensated nor dead-lettered.
+func TestRunnerDoesNotGiveUpWhileCommandsAreNotDelivered(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	id := uuid.New()
+	recs := records([]uuid.UUID{id}, 3)
+	topic := e.cfg.ServiceTopic("bookings")
+	msgs := make([]*ck.Message, 0, len(recs))
+	for i := range recs {
+		msgs = append(msgs, kafka.EncodeRecord(&recs[i], "bookings", topic))
+	}
+	e.produceAll(e.producer(), msgs...)
+
+	const outage = 6 // attempts, twice MaxAttempts
+	var attempts, compensations atomic.Int64
+	handled := newHandledSet()
+	obs := &observer{}
+	runner := kafka.NewRunner(e.cfg, testRegistry(), e.log, obs)
+	runner.MaxAttempts, runner.Backoff, runner.MaxBackoff = 3, 5*time.Millisecond, 20*time.Millisecond
+	r := compensatingReactor{
+		reactor: reactor{name: "sending", react: func(ctx context.Context, rec *es.Record) error {
+			if rec.ID == recs[1].ID && attempts.Add(1) <= outage {
+				return fmt.Errorf("saga: %w", fmt.Errorf("kafka: send hold-seats: %w: %w", kafka.ErrNotDelivered, ck.NewError(ck.ErrMsgTimedOut, "Local: Message timed out", false)))
+			}
+			handled.add(rec)
+			return nil
+		}},
+		giveUp: func(context.Context, *es.Record, error) error {
+			compensations.Add(1)
+			return nil
+		},
+	}
+	stop := run(t, func(ctx context.Context) error { return runner.Run(ctx, r, "bookings") })
+	eventually(t, 30*time.Second, "every record handled", func() bool { return handled.len() >= len(recs) })
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	if got := attempts.Load(); got != outage+1 {
+		t.Errorf("the record was tried %d times, want %d (through the outage, then once more)", got, outage+1)
+	}
+	if compensations.Load() != 0 || obs.dead.Load() != 0 {
+		t.Errorf("%d compensations and %d dead letters, want none: the bus failed, not the message", compensations.Load(), obs.dead.Load())
+	}
+	for i, r := range handled.seq {
+		if r.ID != recs[i].ID {
+			t.Fatalf("handled #%d is %s, want %s: the key's order was lost", i, r.ID, recs[i].ID)
+		}
+	}
+}

@@ -80,23 +80,28 @@ func (s *Sender) Send(ctx context.Context, msg commands.Msg, cmd commands.Comman
 		if p != nil {
 			s.replaceIfBroken(p, err)
 		}
-		return fmt.Errorf("kafka: send %s %s: %w", cmd.CommandType(), msg.ID, err)
+		return fmt.Errorf("kafka: send %s %s: %w: %w", cmd.CommandType(), msg.ID, ErrNotDelivered, err)
 	}
 	select {
 	case ev := <-delivered:
 		dm, ok := ev.(*ck.Message)
 		if !ok {
-			return fmt.Errorf("kafka: send %s %s: unexpected delivery event %v", cmd.CommandType(), msg.ID, ev)
+			return fmt.Errorf("kafka: send %s %s: %w: unexpected delivery event %v", cmd.CommandType(), msg.ID, ErrNotDelivered, ev)
 		}
 		if err := dm.TopicPartition.Error; err != nil {
 			s.replaceIfBroken(p, err)
-			return fmt.Errorf("kafka: send %s %s: %w", cmd.CommandType(), msg.ID, err)
+			return fmt.Errorf("kafka: send %s %s: %w: %w", cmd.CommandType(), msg.ID, ErrNotDelivered, err)
 		}
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("kafka: send %s %s: not acknowledged: %w", cmd.CommandType(), msg.ID, ctx.Err())
+		return fmt.Errorf("kafka: send %s %s: %w: not acknowledged: %w", cmd.CommandType(), msg.ID, ErrNotDelivered, ctx.Err())
 	}
 }
+
+// ErrNotDelivered is matched by the error of a Send that Kafka did not
+// acknowledge: the bus failed, not the command. (The command may still
+// have been written; a retry is deduped by its message id.)
+var ErrNotDelivered = errors.New("not delivered")
 
 // produce enqueues m on the current producer, waiting while its queue is
 // full, and returns the producer used. The read lock keeps Close (and
@@ -124,8 +129,10 @@ func (s *Sender) produce(ctx context.Context, m *ck.Message, delivered chan ck.E
 var errSenderClosed = errors.New("kafka: sender closed")
 
 // deliveryTimeout bounds how long a command may wait for the broker's
-// acknowledgement, retries included.
-const deliveryTimeout = 30 * time.Second
+// acknowledgement, retries included. It is also how long a producer wedged
+// by the librdkafka bug below goes unnoticed, so it is short: a Send that
+// times out is retried by its caller on a new producer.
+const deliveryTimeout = 15 * time.Second
 
 // replaceIfBroken replaces the producer after a fatal error (an idempotent
 // producer whose sequence the broker no longer accepts, say), which makes
