@@ -136,6 +136,7 @@ func (r *Relay) Run(ctx context.Context) error {
 type errRelayAgain struct{ err error }
 
 func (e errRelayAgain) Error() string { return e.err.Error() }
+func (e errRelayAgain) Unwrap() error { return e.err }
 
 // runProducer relays on one new transactional producer until a
 // transaction fails (errRelayAgain, once it is aborted), the producer
