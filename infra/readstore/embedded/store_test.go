@@ -35,11 +35,12 @@ func open(t testing.TB, dir string, opts Options) *Store {
 	return s
 }
 
+func viewsOf(s *Store) storetest.Views {
+	return storetest.Views{Events: s.Events(), Bookings: s.Bookings(), Payments: s.Payments(), Profiles: s.Profiles()}
+}
+
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storetest.Views {
-		s := open(t, t.TempDir(), Options{})
-		return storetest.Views{Events: s.Events(), Bookings: s.Bookings(), Payments: s.Payments(), Profiles: s.Profiles()}
-	})
+	storetest.Run(t, func(t *testing.T) storetest.Views { return viewsOf(open(t, t.TempDir(), Options{})) })
 }
 
 func registry() *es.Registry {

@@ -102,10 +102,7 @@ func newStore(t testing.TB) *Store {
 }
 
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storetest.Views {
-		s := newStore(t)
-		return storetest.Views{Events: s.Events(), Bookings: s.Bookings(), Payments: s.Payments(), Profiles: s.Profiles()}
-	})
+	storetest.Run(t, func(t *testing.T) storetest.Views { return viewsOf(newStore(t)) })
 }
 
 func equal[V any](t testing.TB, what string, got, want V) {

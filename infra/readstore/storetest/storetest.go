@@ -4,6 +4,11 @@
 // it against itself:
 //
 //	func TestContract(t *testing.T) { storetest.Run(t, openStore) }
+//
+// It also holds the benchmarks every store runs, so that the stores are
+// measured by the same code:
+//
+//	func BenchmarkListEvents(b *testing.B) { storetest.BenchmarkListEvents(b, openBench) }
 package storetest
 
 import (
