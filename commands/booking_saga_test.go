@@ -82,7 +82,11 @@ func TestSagaRejectsWhatCannotBeHeld(t *testing.T) {
 }
 
 func TestSagaLetsADeclinedPaymentBeRetried(t *testing.T) {
-	s := newSystem(t)
+	t.Run("store says what it wrote", func(t *testing.T) { testSagaLetsADeclinedPaymentBeRetried(t, newSystem(t)) })
+	t.Run("store never says", func(t *testing.T) { testSagaLetsADeclinedPaymentBeRetried(t, newSystemOn(t, asKurrentDB)) })
+}
+
+func testSagaLetsADeclinedPaymentBeRetried(t *testing.T, s *system) {
 	user := uuid.New()
 	ev := s.createEvent(general)
 	id := s.place(user, ev, "general", 1)
@@ -106,7 +110,11 @@ func TestSagaLetsADeclinedPaymentBeRetried(t *testing.T) {
 }
 
 func TestPaymentIsRefusedWhileAnotherIsInFlight(t *testing.T) {
-	s := newSystem(t)
+	t.Run("store says what it wrote", func(t *testing.T) { testPaymentIsRefusedWhileAnotherIsInFlight(t, newSystem(t)) })
+	t.Run("store never says", func(t *testing.T) { testPaymentIsRefusedWhileAnotherIsInFlight(t, newSystemOn(t, asKurrentDB)) })
+}
+
+func testPaymentIsRefusedWhileAnotherIsInFlight(t *testing.T, s *system) {
 	user := uuid.New()
 	ev := s.createEvent(general)
 	id := s.place(user, ev, "general", 1)
@@ -136,7 +144,11 @@ func TestPaymentIsRefusedWhileAnotherIsInFlight(t *testing.T) {
 }
 
 func TestPaymentRacesStartOneAttempt(t *testing.T) {
-	s := newSystem(t)
+	t.Run("store says what it wrote", func(t *testing.T) { testPaymentRacesStartOneAttempt(t, newSystem(t)) })
+	t.Run("store never says", func(t *testing.T) { testPaymentRacesStartOneAttempt(t, newSystemOn(t, asKurrentDB)) })
+}
+
+func testPaymentRacesStartOneAttempt(t *testing.T, s *system) {
 	user := uuid.New()
 	ev := s.createEvent(general)
 	id := s.place(user, ev, "general", 1)
@@ -470,7 +482,11 @@ func TestUpdatingAnEventMergesTheChange(t *testing.T) {
 }
 
 func TestPlacingAgainWithTheSameIDIsIdempotent(t *testing.T) {
-	s := newSystem(t)
+	t.Run("store says what it wrote", func(t *testing.T) { testPlacingAgainWithTheSameIDIsIdempotent(t, newSystem(t)) })
+	t.Run("store never says", func(t *testing.T) { testPlacingAgainWithTheSameIDIsIdempotent(t, newSystemOn(t, asKurrentDB)) })
+}
+
+func testPlacingAgainWithTheSameIDIsIdempotent(t *testing.T, s *system) {
 	ev := s.createEvent(general)
 	user := uuid.New()
 	id := uuid.New()

@@ -172,11 +172,18 @@ func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard,
 
 func newSystem(t *testing.T) *system {
 	t.Helper()
+	return newSystemOn(t, func(s *memory.Store) commands.EventStore { return s })
+}
+
+// newSystemOn is newSystem with the handlers writing through the store
+// that wrap makes of the memory store.
+func newSystemOn(t *testing.T, wrap func(*memory.Store) commands.EventStore) *system {
+	t.Helper()
 	log := discardLog()
 	clk := &clock{now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
 	store := memory.New()
 	reg := commands.NewRegistry()
-	repo := commands.NewRepository(store, reg, clk.Now)
+	repo := commands.NewRepository(wrap(store), reg, clk.Now)
 	desk := commands.NewEventDesk(repo, store, log)
 	desk.SnapshotEvery = 25 // exercise snapshots in every test
 	bookings := commands.NewBookings(repo, holdTTL)
@@ -323,4 +330,17 @@ func (s *system) payment(id uuid.UUID) commands.PaymentState {
 		s.t.Fatalf("load payment: %v", err)
 	}
 	return p
+}
+
+// neverSaysWritten answers appends as KurrentDB does: it never tells a
+// write from one it found there already, so the handlers that write first
+// must take their read-back path every time.
+type neverSaysWritten struct{ *memory.Store }
+
+func asKurrentDB(s *memory.Store) commands.EventStore { return neverSaysWritten{s} }
+
+func (s neverSaysWritten) Append(ctx context.Context, stream string, expected es.ExpectedRevision, records []es.Record) (es.AppendResult, error) {
+	res, err := s.Store.Append(ctx, stream, expected, records)
+	res.Written = false
+	return res, err
 }
