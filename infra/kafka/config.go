@@ -175,6 +175,19 @@ func forwardLogs(logs chan ck.LogEvent, logger *slog.Logger) {
 	}()
 }
 
+// logClientError logs an error event of a client that goes on (not
+// fatal). A broker connection that failed (ErrTransport) is logged at
+// debug: librdkafka's own log line already says it, at warn, and during an
+// outage every client repeats it for every broker it knows, several times a
+// second.
+func logClientError(logger *slog.Logger, msg string, e ck.Error) {
+	level := slog.LevelWarn
+	if e.Code() == ck.ErrTransport {
+		level = slog.LevelDebug
+	}
+	logger.Log(context.Background(), level, msg, "err", e, "code", e.Code().String())
+}
+
 // orDiscard returns logger, or a logger that drops everything.
 func orDiscard(logger *slog.Logger) *slog.Logger {
 	if logger == nil {

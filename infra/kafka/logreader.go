@@ -178,7 +178,7 @@ func (l *LogReader) SubscribeAll(ctx context.Context, from uint64, filter es.Fil
 			if e.IsFatal() {
 				return fmt.Errorf("kafka: subscription to %s: %w", topic, e)
 			}
-			l.logger.Warn("log subscription", "err", e)
+			logClientError(l.logger, "log subscription", e)
 		case nil:
 			if err := flush(); err != nil {
 				return err
@@ -372,7 +372,7 @@ func (l *LogReader) readRangeLimit(c *ck.Consumer, deadline time.Time, start, en
 			if e.IsFatal() {
 				return nil, e
 			}
-			l.logger.Warn("log read", "err", e)
+			logClientError(l.logger, "log read", e)
 		}
 	}
 }

@@ -453,7 +453,7 @@ func (r *Relay) loadCheckpoint(ctx context.Context, p *ck.Producer) (uint64, err
 			if e.IsFatal() {
 				return 0, fmt.Errorf("load checkpoint: %w", e)
 			}
-			r.logger.Warn("reading checkpoints", "err", e)
+			logClientError(r.logger, "reading checkpoints", e)
 		}
 	}
 }

@@ -390,7 +390,7 @@ func (s *session) poll(ctx context.Context) error {
 			if e.IsFatal() {
 				return e
 			}
-			s.logger.Warn("consumer", "err", e)
+			logClientError(s.logger, "consumer", e)
 		}
 	}
 }

@@ -130,7 +130,11 @@ func newProducer(cfg Config, extra ck.ConfigMap, logger *slog.Logger) (*ck.Produ
 		for ev := range p.Events() {
 			switch e := ev.(type) {
 			case ck.Error:
-				logger.Warn("kafka producer", "err", e, "fatal", e.IsFatal())
+				if e.IsFatal() {
+					logger.Error("kafka producer", "err", e, "fatal", true)
+				} else {
+					logClientError(logger, "kafka producer", e)
+				}
 			case *ck.Message:
 				if e.TopicPartition.Error != nil {
 					logger.Warn("kafka delivery failed", "topic", topicOf(e), "err", e.TopicPartition.Error)
