@@ -699,6 +699,16 @@ func TestComposeTicketdServices(t *testing.T) {
 		})
 	}
 
+	// A container whose service joins consumer groups (every one but
+	// users, and the projector, which reads the log by assignment) is a
+	// static member, so that a restart takes its partitions back at once.
+	// (One container per service, above, keeps each id to one process.)
+	for _, s := range services {
+		if s.cfg.InstanceID == "" && !s.cfg.Runs("users") && !s.cfg.Runs("projector") {
+			t.Errorf("%s sets no TICKETD_INSTANCE_ID: after a restart its consumer groups wait out its dead self's session", s.name)
+		}
+	}
+
 	// Tokens issued by users are checked by every service, and the
 	// webhook the sandbox gateway signs is checked by payments: the
 	// secrets must be the same everywhere.

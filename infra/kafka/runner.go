@@ -213,6 +213,11 @@ type session struct {
 
 	dlqMu sync.Mutex
 	dlq   *ck.Producer
+
+	// lost, once set (by commit, on the polling goroutine), is why the
+	// consumer can go on no more: poll returns it and the consumer is
+	// replaced.
+	lost error
 }
 
 // generation is the life of one assignment of partitions. A rebalance (or
@@ -261,12 +266,35 @@ var ErrStalled = errors.New("kafka: consumer stalled")
 func (rn *Runner) consume(ctx context.Context, name string, topics []string, route func(*ck.Message) routed) error {
 	for {
 		err := rn.session(ctx, name, topics, route)
-		if !errors.Is(err, ErrStalled) || ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return err
 		}
-		rn.logger.Warn("consumer stalled: replacing it", "subscriber", name, "stall_timeout", rn.StallTimeout)
+		switch {
+		case errors.Is(err, ErrStalled):
+			rn.logger.Warn("consumer stalled: replacing it", "subscriber", name, "stall_timeout", rn.StallTimeout)
+		case errors.Is(err, errConsumerLost):
+			rn.logger.Warn("consumer lost for good: replacing it", "subscriber", name, "err", err)
+			// Not at once: two processes given one static id would
+			// otherwise fence each other in a tight loop.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(lostCloseTimeout):
+			}
+		default:
+			return err
+		}
 	}
 }
+
+// errConsumerLost is matched by the error of a session whose consumer
+// librdkafka has put in a fatal state (an error event that says so, or an
+// offset commit refused for good): it is replaced by a new one.
+var errConsumerLost = errors.New("kafka: consumer lost")
+
+// lostCloseTimeout is how long closing a lost consumer may take before it
+// is left behind.
+const lostCloseTimeout = 2 * time.Second
 
 // session runs one consumer until ctx is done or it fails.
 func (rn *Runner) session(ctx context.Context, name string, topics []string, route func(*ck.Message) routed) error {
@@ -331,9 +359,25 @@ func (rn *Runner) session(ctx context.Context, name string, topics []string, rou
 	runErr := s.poll(ctx)
 	s.drain(false)
 	// Close leaves the group; it calls the rebalance callback, which finds
-	// nothing left to drain.
-	if err := c.Close(); err != nil {
-		logger.Warn("closing consumer", "err", err)
+	// nothing left to drain. Closing a consumer librdkafka holds in a
+	// fatal state never returned before confluent-kafka-go v2.15.1 (it
+	// waited for a close protocol that never started); should it block
+	// again, it is given up on after lostCloseTimeout (left to idle until
+	// the process ends) so that a new one can take over: it has nothing
+	// left to commit.
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	var wait <-chan time.Time
+	if errors.Is(runErr, errConsumerLost) {
+		wait = time.After(lostCloseTimeout)
+	}
+	select {
+	case err := <-closed:
+		if err != nil {
+			logger.Warn("closing consumer", "err", err)
+		}
+	case <-wait:
+		logger.Warn("a lost consumer did not close: left behind", "timeout", lostCloseTimeout)
 	}
 	if runErr != nil {
 		return fmt.Errorf("kafka: %s: %w", name, runErr)
@@ -354,6 +398,9 @@ func (s *session) poll(ctx context.Context) error {
 	}
 	lastMessage := time.Now()
 	for {
+		if s.lost != nil {
+			return s.lost
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -388,7 +435,7 @@ func (s *session) poll(ctx context.Context) error {
 			lastMessage = time.Now()
 		case ck.Error:
 			if e.IsFatal() {
-				return e
+				return fmt.Errorf("%w: %w", errConsumerLost, e)
 			}
 			logClientError(s.logger, "consumer", e)
 		}
@@ -688,6 +735,13 @@ func (s *session) commit() {
 			return
 		}
 		s.logger.Warn("committing offsets", "err", err)
+		if errors.As(err, &kerr) && (kerr.IsFatal() || kerr.Code() == ck.ErrFatal || kerr.Code() == ck.ErrFencedInstanceID) && s.lost == nil {
+			// A static member that rejoined after a broker restart can
+			// be fenced by its own new incarnation; librdkafka then holds
+			// the consumer in a fatal state, with no partitions and no
+			// error event for Poll to return. Only a new consumer goes on.
+			s.lost = fmt.Errorf("%w: %w", errConsumerLost, err)
+		}
 		return
 	}
 	s.gen.tracker.committed(committed)

@@ -503,3 +503,72 @@ func TestRunnerDoesNotGiveUpWhileCommandsAreNotDelivered(t *testing.T) {
 		}
 	}
 }
+
+// A static member fenced by another consumer with its group.instance.id
+// (after a broker restart, librdkafka does this to itself when it
+// rejoins) is left in a fatal state that no Poll reports and no Close
+// ends. The runner notices at its next offset commit, leaves the consumer
+// behind, and goes on with a new one.
+func TestRunnerReplacesAFencedStaticMember(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	cfg := e.cfg
+	cfg.InstanceID = "member-1"
+	const name = "static"
+	topic := cfg.ServiceTopic("bookings")
+	first := records(newIDs(5), 4)
+	e.publish("bookings", first)
+
+	handled := newHandledSet()
+	runner := kafka.NewRunner(cfg, testRegistry(), e.log, nil)
+	stop := run(t, func(ctx context.Context) error {
+		return runner.Run(ctx, reactor{name: name, react: func(ctx context.Context, rec *es.Record) error {
+			handled.add(rec)
+			return nil
+		}}, "bookings")
+	})
+	eventually(t, 30*time.Second, "the first records handled", func() bool { return handled.len() >= len(first) })
+
+	// An impostor joins as the same static member: the broker fences the
+	// runner's consumer. It leaves without a LeaveGroup (static members
+	// do not), as a dead process would.
+	impostor, err := ck.NewConsumer(&ck.ConfigMap{
+		"bootstrap.servers": cfg.Brokers, "group.id": kafka.GroupID(cfg, name),
+		"group.instance.id": cfg.InstanceID + "-" + name, "enable.auto.commit": false,
+		"session.timeout.ms": 10_000,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := impostor.SubscribeTopics([]string{topic}, nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the impostor is assigned the partition", func() bool {
+		impostor.Poll(100)
+		a, err := impostor.Assignment()
+		return err == nil && len(a) > 0
+	})
+	if err := impostor.Close(); err != nil {
+		t.Logf("closing the impostor: %v", err)
+	}
+
+	// The fenced consumer finds out when it next commits: new records give
+	// it something to commit, and a new consumer must handle them.
+	second := records(newIDs(5), 4)
+	e.publish("bookings", second)
+	eventually(t, 60*time.Second, "the records after the fence handled", func() bool {
+		return handled.len() >= len(first)+len(second)
+	})
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("the runner ended with %v; want it to have gone on until stopped", err)
+	}
+	seen := map[uuid.UUID]bool{}
+	for _, r := range handled.seq {
+		seen[r.ID] = true
+	}
+	for _, r := range append(first, second...) {
+		if !seen[r.ID] {
+			t.Fatalf("record %s never handled", r.ID)
+		}
+	}
+}
