@@ -66,25 +66,11 @@ func benchHolds(b *testing.B, storeKind string, clients int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var next atomic.Int64
-	b.ResetTimer()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(b.N) {
-				id := uuid.New()
-				if err := desk.HoldSeats(ctx, commands.Msg{ID: id, CorrelationID: id}, commands.HoldSeats{EventID: ev, BookingID: id, TicketType: "general", Quantity: 1}); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "decisions/s")
+	rate := concurrently(b, clients, func() error {
+		id := uuid.New()
+		return desk.HoldSeats(ctx, commands.Msg{ID: id, CorrelationID: id}, commands.HoldSeats{EventID: ev, BookingID: id, TicketType: "general", Quantity: 1})
+	})
+	b.ReportMetric(rate, "decisions/s")
 	b.StopTimer()
 	held, err := desk.EventState(ctx, ev)
 	if err != nil {
@@ -93,4 +79,28 @@ func benchHolds(b *testing.B, storeKind string, clients int) {
 	if got := held.TicketTypes[0].Held; got != b.N {
 		b.Fatalf("held %d seats after %d holds", got, b.N)
 	}
+}
+
+// concurrently runs op b.N times in all, from clients goroutines at once,
+// with the timer reset at the start, and returns the operations per
+// second. An error fails the benchmark and stops its goroutine.
+func concurrently(b *testing.B, clients int, op func() error) float64 {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				if err := op(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(b.N) / time.Since(start).Seconds()
 }

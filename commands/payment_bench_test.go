@@ -5,8 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,25 +39,12 @@ func BenchmarkProcessPayment(b *testing.B) {
 			user := uuid.New()
 			payments := commands.NewPayments(commands.NewRepository(st, commands.NewRegistry(), time.Now), payableEverywhere{user})
 			ctx := context.Background()
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			b.ResetTimer()
-			start := time.Now()
-			for range clients {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for next.Add(1) <= int64(b.N) {
-						bookingID := uuid.New()
-						if _, err := payments.Process(ctx, commands.Msg{ID: uuid.New(), CorrelationID: bookingID}, commands.ProcessPayment{BookingID: bookingID, UserID: user, Token: "tok_success"}); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "payments/s")
+			rate := concurrently(b, clients, func() error {
+				bookingID := uuid.New()
+				_, err := payments.Process(ctx, commands.Msg{ID: uuid.New(), CorrelationID: bookingID}, commands.ProcessPayment{BookingID: bookingID, UserID: user, Token: "tok_success"})
+				return err
+			})
+			b.ReportMetric(rate, "payments/s")
 		})
 	}
 }
