@@ -47,22 +47,18 @@ HOST=127.0.0.1
 # no password; the server accepts no other address.
 PG_USER=postgres
 
-log() { printf 'benchenv: %s\n' "$*" >&2; }
-die() { printf 'benchenv: error: %s\n' "$*" >&2; exit 1; }
+SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
+# log, die, take_lock, port_open, apt_install, usage and main.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$SCRIPT_DIR/lib.sh"
+PROG=benchenv
+SUBCOMMANDS=(start stop status env)
+LOCK_TIMEOUT=120
 
+# Below the state dir, which main has made absolute.
 init_paths() {
-  mkdir -p -- "$STATE_DIR"
-  STATE_DIR="$(cd -- "$STATE_DIR" && pwd)"
   PG_DATA="$STATE_DIR/pgdata"
   PG_LOG="$STATE_DIR/postgres.log"
-}
-
-# Serialise start/stop calls. The server is started with fd 9 closed, or it
-# would hold the lock for as long as it runs.
-take_lock() {
-  command -v flock >/dev/null 2>&1 || return 0
-  exec 9>"$STATE_DIR/.lock"
-  flock -w 120 9 || die "another benchenv.sh holds $STATE_DIR/.lock for 120s"
 }
 
 # PostgreSQL refuses to run as root. As root, its programs run as the
@@ -95,18 +91,9 @@ ensure_installed() {
   if PG_BIN="$(pg_bindir)"; then
     return 0
   fi
-  local sudo=()
-  if ((EUID != 0)); then
-    command -v sudo >/dev/null 2>&1 || die "need root (or sudo) to apt-get install postgresql"
-    sudo=(sudo)
-  fi
-  log "postgres: installing postgresql with apt-get"
-  "${sudo[@]}" apt-get update -qq >&2 || die "apt-get update failed"
   # The package's postinst may create and start Debian's default cluster on
   # 5432; that is harmless here, ours has its own data dir and port.
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --no-install-recommends postgresql >&2 \
-    || die "apt-get install postgresql failed"
+  apt_install postgres postgresql
   PG_BIN="$(pg_bindir)" || die "no server binaries under /usr/lib/postgresql/*/bin after installing postgresql"
 }
 
@@ -116,10 +103,6 @@ psql_cmd() {
 
 pg_ready() {
   "$PG_BIN/pg_isready" -q -h "$HOST" -p "$PG_PORT" -U "$PG_USER" -t 3 >/dev/null 2>&1
-}
-
-port_open() {
-  timeout 3 bash -c "exec 3<>/dev/tcp/$HOST/$1" 2>/dev/null
 }
 
 # pg_ctl status exits 0 only when the postmaster of this data dir runs.
@@ -230,51 +213,16 @@ cmd_env() {
   echo "export TICKETD_BENCH_POSTGRES_URL=postgres://$PG_USER@$HOST:$PG_PORT/$PG_DB?sslmode=disable"
 }
 
-usage() {
-  sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
-  exit "${1:-2}"
-}
+cmd_start() { pg_start; }
 
-main() {
-  local cmd="${1:-}"
-  (($# > 0)) && shift
-  case "$cmd" in
-    start|stop|status|env) ;;
-    -h|--help|help) usage 0 ;;
-    *) log "unknown or missing subcommand '${cmd}'"; usage ;;
-  esac
-  if [[ "$cmd" != stop && $# -gt 0 ]]; then
-    die "$cmd takes no arguments"
+# $1: true with --clean.
+cmd_stop() {
+  PG_BIN="$(pg_bindir)" || { log "postgres: not installed"; return 0; }
+  pg_stop
+  if $1; then
+    rm -rf -- "$PG_DATA" "$PG_LOG" "$STATE_DIR/initdb.log"
+    log "removed $PG_DATA"
   fi
-  # `env` needs only the settings: no state dir, no side effects.
-  if [[ "$cmd" == env ]]; then
-    cmd_env
-    return 0
-  fi
-
-  init_paths
-  case "$cmd" in
-    start)
-      take_lock
-      pg_start
-      ;;
-    stop)
-      local clean=false
-      case "${1:-}" in
-        "") ;;
-        --clean) clean=true ;;
-        *) die "stop: unknown option '$1' (only --clean)" ;;
-      esac
-      take_lock
-      PG_BIN="$(pg_bindir)" || { log "postgres: not installed"; return 0; }
-      pg_stop
-      if $clean; then
-        rm -rf -- "$PG_DATA" "$PG_LOG" "$STATE_DIR/initdb.log"
-        log "removed $PG_DATA"
-      fi
-      ;;
-    status) cmd_status ;;
-  esac
 }
 
 main "$@"

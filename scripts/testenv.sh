@@ -50,17 +50,19 @@ KAFKA_POM="$SCRIPT_DIR/kafka/pom.xml"
 KAFKA_LOG4J="$SCRIPT_DIR/kafka/log4j2.properties"
 KAFKA_TOOLS_LOG4J="$SCRIPT_DIR/kafka/tools-log4j2.properties"
 
+# log, die, take_lock, port_open, apt_install, usage and main.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$SCRIPT_DIR/lib.sh"
+PROG=testenv
+SUBCOMMANDS=(start stop kafka-start kafka-stop status env)
+LOCK_TIMEOUT=300
+
 # ---------------------------------------------------------------------------
 # small helpers
 
-log() { printf 'testenv: %s\n' "$*" >&2; }
-die() { printf 'testenv: error: %s\n' "$*" >&2; exit 1; }
-
-# Paths are derived after the state dir is made absolute (java and
+# Paths are derived after main has made the state dir absolute (java and
 # redis-server run with their own cwd, and the caller's cwd may be anything).
 init_paths() {
-  mkdir -p -- "$STATE_DIR"
-  STATE_DIR="$(cd -- "$STATE_DIR" && pwd)"
   REDIS_DIR="$STATE_DIR/redis"
   REDIS_PID="$REDIS_DIR/redis.pid"
   REDIS_LOG="$REDIS_DIR/redis.log"
@@ -71,14 +73,6 @@ init_paths() {
   KAFKA_PID="$KAFKA_DIR/kafka.pid"
   KAFKA_PROPS="$KAFKA_DIR/server.properties"
   KAFKA_CLUSTER_ID_FILE="$KAFKA_DIR/cluster-id"
-}
-
-# Serialise start/stop calls (e.g. two `make` targets in parallel). The
-# servers are started with fd 9 closed, or they would hold the lock forever.
-take_lock() {
-  command -v flock >/dev/null 2>&1 || return 0
-  exec 9>"$STATE_DIR/.lock"
-  flock -w 300 9 || die "another testenv.sh holds $STATE_DIR/.lock for 300s"
 }
 
 # True if pid $1 exists and is not a zombie (a container's PID 1 may never
@@ -99,11 +93,6 @@ running_pid() {
   is_alive "$pid" || return 1
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$pattern" || return 1
   printf '%s\n' "$pid"
-}
-
-# True if something accepts TCP connections on $HOST:$1 (bash /dev/tcp).
-port_open() {
-  timeout 3 bash -c "exec 3<>/dev/tcp/$HOST/$1" 2>/dev/null
 }
 
 # Wait up to $1 seconds (in 0.2 s steps) while command "${@:2}" succeeds.
@@ -150,19 +139,9 @@ ensure_redis_installed() {
   command -v redis-server >/dev/null 2>&1 || pkgs+=(redis-server)
   command -v redis-cli >/dev/null 2>&1 || pkgs+=(redis-tools)
   ((${#pkgs[@]} == 0)) && return 0
-
-  local sudo=()
-  if ((EUID != 0)); then
-    command -v sudo >/dev/null 2>&1 || die "need root (or sudo) to apt-get install ${pkgs[*]}"
-    sudo=(sudo)
-  fi
-  log "redis: installing ${pkgs[*]} with apt-get"
-  "${sudo[@]}" apt-get update -qq >&2 || die "apt-get update failed"
   # The package's postinst tries to start the system-wide service on 6379;
   # that is harmless here, ours runs on its own port with its own pid file.
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2 \
-    || die "apt-get install ${pkgs[*]} failed"
+  apt_install redis "${pkgs[@]}"
   command -v redis-server >/dev/null 2>&1 || die "redis-server still not on PATH after install"
 }
 
@@ -445,56 +424,23 @@ cmd_env() {
   echo "export TICKETD_TEST_KAFKA_BROKERS=$HOST:$KAFKA_PORT"
 }
 
-usage() {
-  sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
-  exit "${1:-2}"
+cmd_start() {
+  redis_start
+  kafka_start
 }
 
-main() {
-  local cmd="${1:-}"
-  (($# > 0)) && shift
-  case "$cmd" in
-    start|stop|kafka-start|kafka-stop|status|env) ;;
-    -h|--help|help) usage 0 ;;
-    *) log "unknown or missing subcommand '${cmd}'"; usage ;;
-  esac
-  if [[ "$cmd" != stop && $# -gt 0 ]]; then
-    die "$cmd takes no arguments"
+# $1: true with --clean.
+cmd_stop() {
+  kafka_stop
+  redis_stop
+  if $1; then
+    # Jars stay cached; only data, logs and the cluster identity go.
+    rm -rf -- "$KAFKA_DATA" "$KAFKA_LOGS" "$KAFKA_CLUSTER_ID_FILE" "$KAFKA_PROPS" "$REDIS_DIR"
+    log "removed Kafka data and logs (jars kept in $KAFKA_DIR/jars)"
   fi
-
-  # `env` needs only the ports: no state dir, no side effects.
-  if [[ "$cmd" == env ]]; then
-    cmd_env
-    return 0
-  fi
-
-  init_paths
-  case "$cmd" in
-    start)
-      take_lock
-      redis_start
-      kafka_start
-      ;;
-    stop)
-      local clean=false
-      case "${1:-}" in
-        "") ;;
-        --clean) clean=true ;;
-        *) die "stop: unknown option '$1' (only --clean)" ;;
-      esac
-      take_lock
-      kafka_stop
-      redis_stop
-      if $clean; then
-        # Jars stay cached; only data, logs and the cluster identity go.
-        rm -rf -- "$KAFKA_DATA" "$KAFKA_LOGS" "$KAFKA_CLUSTER_ID_FILE" "$KAFKA_PROPS" "$REDIS_DIR"
-        log "removed Kafka data and logs (jars kept in $KAFKA_DIR/jars)"
-      fi
-      ;;
-    kafka-start) take_lock; kafka_start ;;
-    kafka-stop) take_lock; kafka_stop ;;
-    status) cmd_status ;;
-  esac
 }
+
+cmd_kafka_start() { kafka_start; }
+cmd_kafka_stop() { kafka_stop; }
 
 main "$@"
