@@ -47,7 +47,7 @@ HOST=127.0.0.1
 # no password; the server accepts no other address.
 PG_USER=postgres
 
-SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
+SCRIPT_DIR="$(CDPATH= cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
 # log, die, take_lock, port_open, apt_install, usage and main.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$SCRIPT_DIR/lib.sh"

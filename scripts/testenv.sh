@@ -33,7 +33,7 @@
 
 set -euo pipefail
 
-SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
+SCRIPT_DIR="$(CDPATH= cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
 
 STATE_DIR="${TICKETD_TESTENV_DIR:-${HOME:?HOME is unset; set TICKETD_TESTENV_DIR}/.cache/ticketd-testenv}"
 REDIS_PORT="${TICKETD_TESTENV_REDIS_PORT:-16379}"
