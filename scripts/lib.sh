@@ -22,7 +22,7 @@ die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 # their own cwd, and the caller's cwd may be anything).
 init_state_dir() {
   mkdir -p -- "$STATE_DIR"
-  STATE_DIR="$(cd -- "$STATE_DIR" && pwd)"
+  STATE_DIR="$(CDPATH= cd -- "$STATE_DIR" && pwd)"
 }
 
 # Serialise start/stop calls (e.g. two `make` targets in parallel). The
