@@ -31,13 +31,7 @@ func (s bulkBookings) Bookings(_ context.Context, ids []uuid.UUID) (map[uuid.UUI
 	s.bulk.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[uuid.UUID]readmodels.BookingView{}
-	for _, id := range ids {
-		if v, ok := s.bookings[id]; ok {
-			out[id] = v
-		}
-	}
-	return out, nil
+	return those(s.bookings, ids), nil
 }
 
 type bulkPayments struct {
@@ -54,13 +48,18 @@ func (s bulkPayments) Payments(_ context.Context, ids []uuid.UUID) (map[uuid.UUI
 	s.bulk.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[uuid.UUID]readmodels.PaymentView{}
+	return those(s.payments, ids), nil
+}
+
+// those returns the views of ids that views holds, as a bulk read does.
+func those[V any](views map[uuid.UUID]V, ids []uuid.UUID) map[uuid.UUID]V {
+	out := make(map[uuid.UUID]V, len(ids))
 	for _, id := range ids {
-		if v, ok := s.payments[id]; ok {
+		if v, ok := views[id]; ok {
 			out[id] = v
 		}
 	}
-	return out, nil
+	return out
 }
 
 // TestBulkReadsGiveTheSameViewsInOneRoundTrip feeds the same log to a
