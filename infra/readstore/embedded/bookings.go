@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ticketd/ticketing/domain/booking"
+	"github.com/ticketd/ticketing/infra/readstore/viewcodec"
 	"github.com/ticketd/ticketing/projections"
 	"github.com/ticketd/ticketing/readmodels"
 )
@@ -74,7 +75,7 @@ func loadBookingsGen(g *bookingsGen, db *pebble.DB) error {
 		return err
 	}
 	return eachView(&g.gen, db, func(_ uuid.UUID, value []byte) error {
-		v, err := decodeBooking(value)
+		v, err := viewcodec.DecodeBooking(value)
 		if err != nil {
 			return err
 		}
@@ -166,7 +167,7 @@ func (v *BookingViews) DueHolds(_ context.Context, now time.Time, limit int) ([]
 func (v *BookingViews) Commit(_ context.Context, c projections.BookingsCommit) error {
 	return v.sp.commit(c.From, c.To, func(g *bookingsGen, b *pebble.Batch) error {
 		for i := range c.Bookings {
-			data, err := encodeBooking(&c.Bookings[i])
+			data, err := viewcodec.EncodeBooking(&c.Bookings[i])
 			if err != nil {
 				return fmt.Errorf("encode booking %s: %w", c.Bookings[i].ID, err)
 			}

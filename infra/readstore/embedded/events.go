@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ticketd/ticketing/domain/event"
+	"github.com/ticketd/ticketing/infra/readstore/viewcodec"
 	"github.com/ticketd/ticketing/projections"
 	"github.com/ticketd/ticketing/readmodels"
 )
@@ -85,7 +86,7 @@ func loadEventsGen(g *eventsGen, db *pebble.DB) error {
 		return err
 	}
 	return eachView(&g.gen, db, func(_ uuid.UUID, value []byte) error {
-		v, err := decodeEvent(value)
+		v, err := viewcodec.DecodeEvent(value)
 		if err != nil {
 			return err
 		}
@@ -205,7 +206,7 @@ func (v *EventViews) SeatHold(_ context.Context, booking uuid.UUID) (projections
 			return err
 		}
 		defer closer.Close()
-		h, err = decodeHold(booking, value)
+		h, err = viewcodec.DecodeHold(booking, value)
 		ok = err == nil
 		return err
 	})
@@ -226,7 +227,7 @@ func (v *EventViews) Commit(_ context.Context, c projections.EventsCommit) error
 	}
 	return v.sp.commit(c.From, c.To, func(g *eventsGen, b *pebble.Batch) error {
 		for i := range events {
-			data, err := encodeEvent(&events[i])
+			data, err := viewcodec.EncodeEvent(&events[i])
 			if err != nil {
 				return fmt.Errorf("encode event %s: %w", events[i].ID, err)
 			}
@@ -235,7 +236,7 @@ func (v *EventViews) Commit(_ context.Context, c projections.EventsCommit) error
 			}
 		}
 		for i := range c.Holds {
-			data, err := encodeHold(&c.Holds[i])
+			data, err := viewcodec.EncodeHold(&c.Holds[i])
 			if err != nil {
 				return fmt.Errorf("encode seat hold of booking %s: %w", c.Holds[i].BookingID, err)
 			}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ticketd/ticketing/infra/readstore/viewcodec"
 	"github.com/ticketd/ticketing/projections"
 	"github.com/ticketd/ticketing/readmodels"
 )
@@ -22,7 +23,7 @@ type PaymentViews struct {
 
 var (
 	newPaymentsGen  = newByIDGen[readmodels.PaymentView]
-	loadPaymentsGen = loadByID(decodePayment)
+	loadPaymentsGen = loadByID(viewcodec.DecodePayment)
 )
 
 func wrapPayments(sp *space[byIDGen[readmodels.PaymentView], *byIDGen[readmodels.PaymentView]]) *PaymentViews {
@@ -46,7 +47,7 @@ func (v *PaymentViews) Payment(_ context.Context, id uuid.UUID) (readmodels.Paym
 // Commit stores one batch of the payments projection atomically and
 // durably, then publishes it to readers.
 func (v *PaymentViews) Commit(_ context.Context, c projections.PaymentsCommit) error {
-	return commitByID(v.sp, c.From, c.To, c.Payments, paymentID, encodePayment)
+	return commitByID(v.sp, c.From, c.To, c.Payments, paymentID, viewcodec.EncodePayment)
 }
 
 // Stage returns a fresh, empty version of the payment read model for a

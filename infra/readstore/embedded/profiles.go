@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ticketd/ticketing/infra/readstore/viewcodec"
 	"github.com/ticketd/ticketing/projections"
 	"github.com/ticketd/ticketing/readmodels"
 )
@@ -22,7 +23,7 @@ type ProfileViews struct {
 
 var (
 	newProfilesGen  = newByIDGen[readmodels.ProfileView]
-	loadProfilesGen = loadByID(decodeProfile)
+	loadProfilesGen = loadByID(viewcodec.DecodeProfile)
 )
 
 func wrapProfiles(sp *space[byIDGen[readmodels.ProfileView], *byIDGen[readmodels.ProfileView]]) *ProfileViews {
@@ -46,7 +47,7 @@ func (v *ProfileViews) Profile(_ context.Context, id uuid.UUID) (readmodels.Prof
 // Commit stores one batch of the profiles projection atomically and
 // durably, then publishes it to readers.
 func (v *ProfileViews) Commit(_ context.Context, c projections.ProfilesCommit) error {
-	return commitByID(v.sp, c.From, c.To, c.Profiles, profileID, encodeProfile)
+	return commitByID(v.sp, c.From, c.To, c.Profiles, profileID, viewcodec.EncodeProfile)
 }
 
 // Stage returns a fresh, empty version of the profile read model for a

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ticketd/ticketing/domain/booking"
+	"github.com/ticketd/ticketing/infra/readstore/viewcodec"
 	"github.com/ticketd/ticketing/projections"
 	"github.com/ticketd/ticketing/readmodels"
 )
@@ -33,13 +34,13 @@ func (v *BookingViews) Checkpoint(ctx context.Context) (uint64, error) {
 
 // Booking returns the booking id.
 func (v *BookingViews) Booking(ctx context.Context, id uuid.UUID) (readmodels.BookingView, bool, error) {
-	return viewByID(ctx, v.sp, "booking", id, decodeBooking)
+	return viewByID(ctx, v.sp, "booking", id, viewcodec.DecodeBooking)
 }
 
 // Bookings returns the bookings of ids that exist, a round trip per
 // thousand ids: the bookings projection reads a batch's views with it.
 func (v *BookingViews) Bookings(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]readmodels.BookingView, error) {
-	return viewsByID(ctx, v.sp, "bookings", ids, decodeBooking)
+	return viewsByID(ctx, v.sp, "bookings", ids, viewcodec.DecodeBooking)
 }
 
 // UserBookings returns a page of user's bookings, newest first, from the
@@ -67,7 +68,7 @@ func (v *BookingViews) UserBookings(ctx context.Context, user uuid.UUID, before 
 		if !ok {
 			return nil, fmt.Errorf("redis: bookings of user %s: an index entry has no view", user)
 		}
-		b, err := decodeBooking([]byte(data))
+		b, err := viewcodec.DecodeBooking([]byte(data))
 		if err != nil {
 			return nil, fmt.Errorf("redis: bookings of user %s: %w", user, err)
 		}
@@ -106,7 +107,7 @@ func (v *BookingViews) Commit(ctx context.Context, c projections.BookingsCommit)
 	args = append(args, len(bookings))
 	for i := range bookings {
 		b := &bookings[i]
-		data, err := encodeBooking(b)
+		data, err := viewcodec.EncodeBooking(b)
 		if err != nil {
 			return fmt.Errorf("redis: commit bookings: encode booking %s: %w", b.ID, err)
 		}

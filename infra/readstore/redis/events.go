@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ticketd/ticketing/domain/event"
+	"github.com/ticketd/ticketing/infra/readstore/viewcodec"
 	"github.com/ticketd/ticketing/projections"
 	"github.com/ticketd/ticketing/readmodels"
 )
@@ -39,7 +40,7 @@ func (v *EventViews) Checkpoint(ctx context.Context) (uint64, error) {
 
 // Event returns the event id.
 func (v *EventViews) Event(ctx context.Context, id uuid.UUID) (readmodels.EventView, bool, error) {
-	return viewByID(ctx, v.sp, "event", id, decodeEvent)
+	return viewByID(ctx, v.sp, "event", id, viewcodec.DecodeEvent)
 }
 
 // ScheduledEvents returns a page of the listing from the sorted set of
@@ -121,7 +122,7 @@ func (v *EventViews) ScheduledEventsAt(ctx context.Context, q readmodels.EventLi
 			if !ok {
 				return nil, readmodels.ListingVersion{}, fmt.Errorf("redis: list events: an index entry has no view")
 			}
-			e, err := decodeEvent([]byte(data))
+			e, err := viewcodec.DecodeEvent([]byte(data))
 			if err != nil {
 				return nil, readmodels.ListingVersion{}, fmt.Errorf("redis: list events: %w", err)
 			}
@@ -179,7 +180,7 @@ func (v *EventViews) SeatHold(ctx context.Context, booking uuid.UUID) (projectio
 	if !ok {
 		return projections.SeatHold{}, false, nil
 	}
-	h, err := decodeHold(booking, data)
+	h, err := viewcodec.DecodeHold(booking, data)
 	if err != nil {
 		return projections.SeatHold{}, false, fmt.Errorf("redis: seat hold of booking %s: %w", booking, err)
 	}
@@ -196,7 +197,7 @@ func (v *EventViews) Commit(ctx context.Context, c projections.EventsCommit) err
 	args = append(args, len(events), len(holds), len(c.Released))
 	for i := range events {
 		e := &events[i]
-		data, err := encodeEvent(e)
+		data, err := viewcodec.EncodeEvent(e)
 		if err != nil {
 			return fmt.Errorf("redis: commit events: encode event %s: %w", e.ID, err)
 		}
@@ -207,7 +208,7 @@ func (v *EventViews) Commit(ctx context.Context, c projections.EventsCommit) err
 		args = append(args, e.ID.String(), data, member)
 	}
 	for i := range holds {
-		data, err := encodeHold(&holds[i])
+		data, err := viewcodec.EncodeHold(&holds[i])
 		if err != nil {
 			return fmt.Errorf("redis: commit events: encode seat hold of booking %s: %w", holds[i].BookingID, err)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/ticketd/ticketing/infra/readstore/viewcodec"
 	"github.com/ticketd/ticketing/projections"
 	"github.com/ticketd/ticketing/readmodels"
 )
@@ -92,7 +93,7 @@ func (f *PaymentFeed) Publish(ctx context.Context, v readmodels.PaymentView) err
 	if f.store.closed.Load() {
 		return ErrClosed
 	}
-	data, err := encodePayment(&v)
+	data, err := viewcodec.EncodePayment(&v)
 	if err != nil {
 		return fmt.Errorf("redis: publish payment %s: %w", v.ID, err)
 	}
@@ -342,7 +343,7 @@ func (f *PaymentFeed) reread(ctx context.Context, ids []uuid.UUID) {
 }
 
 func (f *PaymentFeed) deliver(m *goredis.Message) {
-	v, err := decodePayment([]byte(m.Payload))
+	v, err := viewcodec.DecodePayment([]byte(m.Payload))
 	if err != nil || f.channel(v.ID) != m.Channel {
 		f.logger.Warn("payment feed: message dropped", "channel", m.Channel, "err", err)
 		return

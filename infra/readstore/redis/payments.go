@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ticketd/ticketing/infra/readstore/viewcodec"
 	"github.com/ticketd/ticketing/projections"
 	"github.com/ticketd/ticketing/readmodels"
 )
@@ -29,19 +30,19 @@ func (v *PaymentViews) Checkpoint(ctx context.Context) (uint64, error) {
 
 // Payment returns the payment id.
 func (v *PaymentViews) Payment(ctx context.Context, id uuid.UUID) (readmodels.PaymentView, bool, error) {
-	return viewByID(ctx, v.sp, "payment", id, decodePayment)
+	return viewByID(ctx, v.sp, "payment", id, viewcodec.DecodePayment)
 }
 
 // Payments returns the payments of ids that exist, a round trip per
 // thousand ids.
 func (v *PaymentViews) Payments(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]readmodels.PaymentView, error) {
-	return viewsByID(ctx, v.sp, "payments", ids, decodePayment)
+	return viewsByID(ctx, v.sp, "payments", ids, viewcodec.DecodePayment)
 }
 
 // Commit stores one batch of the payments projection atomically, with
 // the move of its checkpoint.
 func (v *PaymentViews) Commit(ctx context.Context, c projections.PaymentsCommit) error {
-	return commitByID(ctx, v.sp, "payments", c.From, c.To, c.Payments, func(p *readmodels.PaymentView) uuid.UUID { return p.ID }, encodePayment)
+	return commitByID(ctx, v.sp, "payments", c.From, c.To, c.Payments, func(p *readmodels.PaymentView) uuid.UUID { return p.ID }, viewcodec.EncodePayment)
 }
 
 // Stage returns a fresh, empty version of the payment read model for a

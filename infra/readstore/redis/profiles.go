@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ticketd/ticketing/infra/readstore/viewcodec"
 	"github.com/ticketd/ticketing/projections"
 	"github.com/ticketd/ticketing/readmodels"
 )
@@ -28,13 +29,13 @@ func (v *ProfileViews) Checkpoint(ctx context.Context) (uint64, error) {
 
 // Profile returns the profile of user id.
 func (v *ProfileViews) Profile(ctx context.Context, id uuid.UUID) (readmodels.ProfileView, bool, error) {
-	return viewByID(ctx, v.sp, "profile", id, decodeProfile)
+	return viewByID(ctx, v.sp, "profile", id, viewcodec.DecodeProfile)
 }
 
 // Commit stores one batch of the profiles projection atomically, with
 // the move of its checkpoint.
 func (v *ProfileViews) Commit(ctx context.Context, c projections.ProfilesCommit) error {
-	return commitByID(ctx, v.sp, "profiles", c.From, c.To, c.Profiles, func(p *readmodels.ProfileView) uuid.UUID { return p.ID }, encodeProfile)
+	return commitByID(ctx, v.sp, "profiles", c.From, c.To, c.Profiles, func(p *readmodels.ProfileView) uuid.UUID { return p.ID }, viewcodec.EncodeProfile)
 }
 
 // Stage returns a fresh, empty version of the profile read model for a
