@@ -2,9 +2,11 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 
 	ck "github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
@@ -154,8 +156,10 @@ func ServiceFilter(service string) (es.Filter, error) {
 
 // forwardLogs drains a client's librdkafka log channel into logger until
 // the client is closed (which closes the channel). librdkafka logs with
-// syslog levels.
-func forwardLogs(logs chan ck.LogEvent, logger *slog.Logger) {
+// syslog levels. onDroppedLeader, when not nil, is called (on the
+// draining goroutine, so it must not block) each time the client says it
+// ignored a partition's new leader (see droppedLeader).
+func forwardLogs(logs chan ck.LogEvent, logger *slog.Logger, onDroppedLeader func()) {
 	if logs == nil {
 		return
 	}
@@ -171,9 +175,34 @@ func forwardLogs(logs chan ck.LogEvent, logger *slog.Logger) {
 				level = slog.LevelInfo
 			}
 			logger.Log(context.Background(), level, ev.Message, "client", ev.Name, "tag", ev.Tag)
+			if onDroppedLeader != nil && droppedLeader(ev) {
+				onDroppedLeader()
+			}
 		}
 	}()
 }
+
+// droppedLeader reports whether ev is librdkafka saying that it ignored a
+// partition's new leader because it does not know that broker:
+//
+//	[thrd:main]: Partition t.events.commands(…)[1]: new leader-1 not found in cache
+//
+// A broker that stops, or a KRaft controller that fences one, answers a
+// produce request with "not leader, and the leader is now -1"; librdkafka
+// 2.x then skips the partition's update and, from then on, may never send
+// to that partition again, even after full metadata names its leader
+// (librdkafka issue 5430, open as of 2.15.1). Its messages wait for their
+// timeout. This line is the only sign of it a client gives; only a new
+// client is sure to recover.
+func droppedLeader(ev ck.LogEvent) bool {
+	return ev.Tag == "METADATAUPDATE" &&
+		strings.Contains(ev.Message, ": new leader") &&
+		strings.HasSuffix(ev.Message, " not found in cache")
+}
+
+// errDroppedLeader is the cause given for replacing a producer that
+// ignored a partition's new leader.
+var errDroppedLeader = errors.New("the producer ignored a partition's new leader")
 
 // logClientError logs an error event of a client that goes on (not
 // fatal). A broker connection that failed (ErrTransport) is logged at

@@ -19,3 +19,30 @@ func WedgeNextConsumer(rn *Runner) { rn.pauseOnAssign.Store(true) }
 // WedgeNextSubscription makes the reader's next subscription receive
 // nothing.
 func WedgeNextSubscription(l *LogReader) { l.pauseOnAssign.Store(true) }
+
+// SenderGeneration counts the producers the sender has made.
+func SenderGeneration(s *Sender) uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.gen
+}
+
+// DropLeader tells the sender that its current producer ignored a
+// partition's new leader, as librdkafka's log line would.
+func DropLeader(s *Sender) {
+	s.mu.RLock()
+	gen := s.gen
+	s.mu.RUnlock()
+	s.droppedLeader(gen)
+}
+
+// RelayProducers counts the producers the relay's Run calls have made.
+func RelayProducers(r *Relay) uint64 { return r.producers.Load() }
+
+// DropRelayLeader tells the relay that its current producer ignored a
+// partition's new leader, as librdkafka's log line would.
+func DropRelayLeader(r *Relay) { (*r.dropLeader.Load())() }
+
+// DroppedLeader reports whether a librdkafka log event says the client
+// ignored a partition's new leader.
+var DroppedLeader = droppedLeader

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,6 +59,10 @@ type Relay struct {
 	OpTimeout time.Duration
 
 	committed atomic.Uint64
+	producers atomic.Uint64 // made by Run, for tests
+	// dropLeader, for tests, acts as if the current producer had ignored a
+	// partition's new leader.
+	dropLeader atomic.Pointer[func()]
 
 	// beforeCommit, when set (by tests), is called with the transaction's
 	// sequence number in this Run once its records are produced. An error
@@ -122,7 +127,11 @@ func (r *Relay) Run(ctx context.Context) error {
 		if failures++; failures > 5 {
 			return fmt.Errorf("kafka: relay %s: %d transactions in a row aborted, the last: %w", r.service, failures, again.err)
 		}
-		r.logger.Warn("transaction aborted; relaying again from the checkpoint on a new producer", "err", again.err)
+		if errors.Is(again.err, errDroppedLeader) {
+			r.logger.Warn("relaying on a new producer", "cause", again.err)
+		} else {
+			r.logger.Warn("transaction aborted; relaying again from the checkpoint on a new producer", "err", again.err)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -131,8 +140,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-// errRelayAgain is the failure of one transaction, aborted: Run goes on
-// from the checkpoint on a new producer.
+// errRelayAgain is the failure of one transaction, aborted, or a producer
+// given up on between transactions: Run goes on from the checkpoint on a
+// new producer.
 type errRelayAgain struct{ err error }
 
 func (e errRelayAgain) Error() string { return e.err.Error() }
@@ -143,6 +153,20 @@ func (e errRelayAgain) Unwrap() error { return e.err }
 // cannot go on, or ctx is done. It reports whether any transaction
 // committed.
 func (r *Relay) runProducer(ctx context.Context, txn *int) (progressed bool, _ error) {
+	// Closed when the producer ignores a partition's new leader, after
+	// which it may never deliver to that partition again (see
+	// droppedLeader). The relay goes on on a new producer once the
+	// transaction under way ends, rather than let a later one time out on
+	// that partition. The one under way is left to end on its own:
+	// purging a transactional producer's records, even those not yet
+	// sent, or aborting while records are in flight, makes the broker
+	// refuse the abort (INVALID_TXN_STATE, fatal to the producer). So a
+	// transaction whose records the producer will never send still fails
+	// only at its timeout.
+	dropped := make(chan struct{})
+	var dropOnce sync.Once
+	drop := func() { dropOnce.Do(func() { close(dropped) }) }
+	r.dropLeader.Store(&drop)
 	p, err := newProducer(r.cfg, ck.ConfigMap{
 		"transactional.id":       r.TransactionalID(),
 		"enable.idempotence":     true,
@@ -158,10 +182,11 @@ func (r *Relay) runProducer(ctx context.Context, txn *int) (progressed bool, _ e
 		// puts most of a second's idle time into every few commits.
 		"retry.backoff.ms":     10,
 		"retry.backoff.max.ms": 200,
-	}, r.logger)
+	}, r.logger, drop)
 	if err != nil {
 		return false, fmt.Errorf("kafka: relay %s: producer: %w", r.service, err)
 	}
+	r.producers.Add(1)
 	defer p.Close()
 
 	initCtx, cancel := context.WithTimeout(ctx, r.OpTimeout)
@@ -178,7 +203,7 @@ func (r *Relay) runProducer(ctx context.Context, txn *int) (progressed bool, _ e
 	r.logger.Info("relay running", "checkpoint", from, "transactional_id", r.TransactionalID())
 
 	start := from
-	err = r.pump(ctx, p, &from, txn)
+	err = r.pump(ctx, p, dropped, &from, txn)
 	progressed = from != start
 	var crash errCrash
 	if errors.As(err, &crash) && !errors.Is(err, errTestAbort) {
@@ -199,7 +224,7 @@ func (r *Relay) runProducer(ctx context.Context, txn *int) (progressed bool, _ e
 	if aerr := r.abort(p); aerr != nil {
 		return progressed, fmt.Errorf("kafka: relay %s: %w (and aborting failed: %v)", r.service, err, aerr)
 	}
-	if !errors.Is(err, errTestAbort) && !(errors.As(err, &kerr) && kerr.TxnRequiresAbort()) {
+	if !errors.Is(err, errTestAbort) && !errors.Is(err, errDroppedLeader) && !(errors.As(err, &kerr) && kerr.TxnRequiresAbort()) {
 		return progressed, fmt.Errorf("kafka: relay %s: %w", r.service, err)
 	}
 	return progressed, errRelayAgain{err}
@@ -236,8 +261,9 @@ func (e errCrash) Unwrap() error { return e.err }
 var errTestAbort = errors.New("kafka: test: abort this transaction")
 
 // pump subscribes to the store after *from and relays what comes in
-// transactions, advancing *from at each commit, until something fails.
-func (r *Relay) pump(ctx context.Context, p *ck.Producer, from *uint64, txn *int) error {
+// transactions, advancing *from at each commit, until something fails or
+// dropped is closed.
+func (r *Relay) pump(ctx context.Context, p *ck.Producer, dropped <-chan struct{}, from *uint64, txn *int) error {
 	subCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	feed := make(chan []es.Record, 4)
@@ -337,6 +363,11 @@ func (r *Relay) pump(ctx context.Context, p *ck.Producer, from *uint64, txn *int
 		*from = last
 		r.committed.Store(last)
 		r.logger.Debug("relayed", "records", n, "checkpoint", last, "took", time.Since(start))
+		select {
+		case <-dropped:
+			return errDroppedLeader
+		default:
+		}
 	}
 }
 
@@ -469,7 +500,7 @@ func newConsumer(cfg Config, extra ck.ConfigMap, logger *slog.Logger) (*ck.Consu
 	if err != nil {
 		return nil, err
 	}
-	forwardLogs(c.Logs(), logger)
+	forwardLogs(c.Logs(), logger, nil)
 	return c, nil
 }
 

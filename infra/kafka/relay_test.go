@@ -199,6 +199,35 @@ func TestRelayFencesZombie(t *testing.T) {
 	e.checkRelayed("bookings", recs)
 }
 
+// A producer that ignored a partition's new leader may never deliver to
+// that partition again (librdkafka issue 5430): the relay relays the rest
+// on a new producer, and every record exactly once.
+func TestRelayMovesOffAProducerThatIgnoredALeader(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 3)
+	store := memory.New()
+	defer store.Close()
+	recs := appendRecords(t, store, newIDs(10), 30)
+
+	relay, _ := kafka.NewRelay(e.cfg, "bookings", store, e.log)
+	relay.MaxBatch = 100
+	kafka.BeforeCommit(relay, func(txn int) error {
+		if txn == 2 {
+			kafka.DropRelayLeader(relay)
+		}
+		return nil
+	})
+	stop := run(t, relay.Run)
+	eventually(t, 30*time.Second, "everything relayed", func() bool { return relay.Committed() == recs[len(recs)-1].Position })
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	if n := kafka.RelayProducers(relay); n != 2 {
+		t.Fatalf("the relay made %d producers, want 2 (a new one after the dropped leader)", n)
+	}
+	e.checkRelayed("bookings", recs)
+}
+
 func TestRelayAbortedTransactionIsInvisible(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 3)
@@ -242,6 +271,9 @@ func TestRelayAbortedTransactionIsInvisible(t *testing.T) {
 	}
 	if aborted.Load() != 2 {
 		t.Fatalf("%d transactions aborted, want 2", aborted.Load())
+	}
+	if n := kafka.RelayProducers(relay); n != 3 {
+		t.Fatalf("the relay made %d producers for 2 aborted transactions, want 3 (a new one after each abort)", n)
 	}
 	physical := len(e.readTopic(e.cfg.LogTopic(), true))
 	if physical <= len(recs) {

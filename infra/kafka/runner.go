@@ -648,7 +648,7 @@ func (s *session) produceDeadLetter(m *ck.Message) error {
 			"go.delivery.reports":       false,
 			"go.delivery.report.fields": "none",
 			"message.timeout.ms":        30_000,
-		}, s.logger)
+		}, s.logger, nil)
 		if err != nil {
 			s.dlqMu.Unlock()
 			return err

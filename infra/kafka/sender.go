@@ -32,6 +32,8 @@ type Sender struct {
 
 	mu     sync.RWMutex
 	p      *ck.Producer
+	gen    uint64    // p is the gen-th producer
+	since  time.Time // when p was made
 	closed bool
 }
 
@@ -39,16 +41,19 @@ type Sender struct {
 // (ce_source "/ticketd/<service>"). Close it when done.
 func NewSender(cfg Config, service string, logger *slog.Logger) (*Sender, error) {
 	s := &Sender{cfg: cfg, source: service, logger: orDiscard(logger).With("sender", service)}
-	p, err := s.newProducer()
-	if err != nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.renewLocked(); err != nil {
 		return nil, fmt.Errorf("kafka: sender: %w", err)
 	}
-	s.p = p
 	return s, nil
 }
 
-func (s *Sender) newProducer() (*ck.Producer, error) {
-	return newProducer(s.cfg, ck.ConfigMap{
+// renewLocked makes a new producer the current one, and retires the one it
+// replaces.
+func (s *Sender) renewLocked() error {
+	gen := s.gen + 1
+	p, err := newProducer(s.cfg, ck.ConfigMap{
 		"enable.idempotence":        true,
 		"acks":                      "all",
 		"partitioner":               "murmur2_random",
@@ -62,7 +67,28 @@ func (s *Sender) newProducer() (*ck.Producer, error) {
 		"retry.backoff.max.ms":               1000,
 		"reconnect.backoff.max.ms":           1000,
 		"socket.connection.setup.timeout.ms": 10000,
-	}, s.logger)
+	}, s.logger, func() { go s.droppedLeader(gen) })
+	if err != nil {
+		return err
+	}
+	if s.p != nil {
+		// No Produce can reach the old producer any more (they run under
+		// the read lock); its pending sends fail and their callers retry.
+		go retire(s.p)
+	}
+	s.p, s.gen, s.since = p, gen, time.Now()
+	return nil
+}
+
+// retire fails what p still holds (each Send waiting on it returns
+// ErrNotDelivered, and its caller sends again on the current producer)
+// and releases p. Closing p without purging it first would stop the
+// delivery reports of its pending messages, and their Sends would wait
+// for their contexts.
+func retire(p *ck.Producer) {
+	_ = p.Purge(ck.PurgeQueue | ck.PurgeInFlight)
+	p.Flush(2000) // serves the purged messages' reports
+	p.Close()
 }
 
 // Send implements commands.Sender.
@@ -82,6 +108,11 @@ func (s *Sender) Send(ctx context.Context, msg commands.Msg, cmd commands.Comman
 		}
 		return fmt.Errorf("kafka: send %s %s: %w: %w", cmd.CommandType(), msg.ID, ErrNotDelivered, err)
 	}
+	// librdkafka reports every message within its timeout; the timer is a
+	// backstop, so that a report lost for whatever reason costs a retry
+	// rather than a caller waiting for good.
+	backstop := time.NewTimer(deliveryTimeout + 5*time.Second)
+	defer backstop.Stop()
 	select {
 	case ev := <-delivered:
 		dm, ok := ev.(*ck.Message)
@@ -93,6 +124,10 @@ func (s *Sender) Send(ctx context.Context, msg commands.Msg, cmd commands.Comman
 			return fmt.Errorf("kafka: send %s %s: %w: %w", cmd.CommandType(), msg.ID, ErrNotDelivered, err)
 		}
 		return nil
+	case <-backstop.C:
+		err := ck.NewError(ck.ErrMsgTimedOut, "no delivery report", false)
+		s.replaceIfBroken(p, err)
+		return fmt.Errorf("kafka: send %s %s: %w: %w", cmd.CommandType(), msg.ID, ErrNotDelivered, err)
 	case <-ctx.Done():
 		return fmt.Errorf("kafka: send %s %s: %w: not acknowledged: %w", cmd.CommandType(), msg.ID, ErrNotDelivered, ctx.Err())
 	}
@@ -130,17 +165,22 @@ var errSenderClosed = errors.New("kafka: sender closed")
 
 // deliveryTimeout bounds how long a command may wait for the broker's
 // acknowledgement, retries included. It is also how long a producer wedged
-// by the librdkafka bug below goes unnoticed, so it is short: a Send that
-// times out is retried by its caller on a new producer.
+// by a librdkafka bug (see droppedLeader) goes unnoticed if it gave no
+// sign, so it is short: a Send that times out is retried by its caller on
+// a new producer.
 const deliveryTimeout = 15 * time.Second
+
+// minProducerLife spaces replacements for dropped leaders: the hints come
+// in bursts, one per partition, and a broker that is still restarting may
+// give the new producer the same hint.
+const minProducerLife = time.Second
 
 // replaceIfBroken replaces the producer after a fatal error (an idempotent
 // producer whose sequence the broker no longer accepts, say), which makes
-// it refuse every later message, and after a delivery timeout: librdkafka
-// 2.x can leave a partition without a leader for good when a KRaft broker
-// restarts (the producer drops a "leader -1" hint and never asks again),
-// and only a new client recovers from that. A spare replacement costs a
-// reconnect; a wedged producer would cost every command after it.
+// it refuse every later message, and after a delivery timeout, which is
+// how a producer wedged without a sign shows (see droppedLeader). A spare
+// replacement costs a reconnect; a wedged producer would cost every
+// command after it.
 func (s *Sender) replaceIfBroken(failed *ck.Producer, err error) {
 	// A delivery report of a producer in fatal state says ErrFatal; the
 	// error of a call says IsFatal.
@@ -153,20 +193,37 @@ func (s *Sender) replaceIfBroken(failed *ck.Producer, err error) {
 	if s.closed || s.p != failed {
 		return // closed, or replaced by a concurrent Send already
 	}
-	p, perr := s.newProducer()
-	if perr != nil {
-		s.logger.Error("replacing a failed producer", "err", perr, "cause", err)
+	s.replaceLocked(err)
+}
+
+// droppedLeader replaces the gen-th producer, which ignored a partition's
+// new leader and may never send to that partition again (see the
+// function of the same name), unless it was replaced already.
+func (s *Sender) droppedLeader(gen uint64) {
+	s.mu.RLock()
+	wait := time.Until(s.since.Add(minProducerLife))
+	s.mu.RUnlock()
+	if wait > 0 {
+		time.Sleep(wait)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.gen != gen {
 		return
 	}
-	s.logger.Warn("producer replaced", "cause", err)
-	s.p = p
-	// No Produce can reach the failed producer any more (they run under
-	// the read lock); its pending sends fail and their callers retry.
-	go failed.Close()
+	s.replaceLocked(errDroppedLeader)
+}
+
+func (s *Sender) replaceLocked(cause error) {
+	if err := s.renewLocked(); err != nil {
+		s.logger.Error("replacing a failed producer", "err", err, "cause", cause)
+		return
+	}
+	s.logger.Warn("producer replaced", "cause", cause)
 }
 
 // Close waits up to a few seconds for sends in flight, then releases the
-// producer. Sends after Close fail.
+// producer; sends still in flight then fail. Sends after Close fail.
 func (s *Sender) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -175,5 +232,5 @@ func (s *Sender) Close() {
 	}
 	s.closed = true
 	s.p.Flush(5000)
-	s.p.Close()
+	retire(s.p)
 }

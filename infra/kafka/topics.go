@@ -49,7 +49,7 @@ func EnsureTopics(ctx context.Context, cfg Config, logger *slog.Logger, services
 
 	// An admin client derived from a producer, because the Go client only
 	// forwards logs of producers and consumers to a channel.
-	p, err := newProducer(cfg, ck.ConfigMap{"go.delivery.reports": false}, orDiscard(logger))
+	p, err := newProducer(cfg, ck.ConfigMap{"go.delivery.reports": false}, orDiscard(logger), nil)
 	if err != nil {
 		return fmt.Errorf("kafka: ensure topics: %w", err)
 	}
@@ -113,7 +113,9 @@ func singlePartition(ctx context.Context, admin *ck.AdminClient, topic string) e
 // extra, whose logs and error events go to logger. Delivery reports of
 // Produce calls without a delivery channel are dropped unless extra sets
 // "go.delivery.reports"; a caller that wants them passes a channel.
-func newProducer(cfg Config, extra ck.ConfigMap, logger *slog.Logger) (*ck.Producer, error) {
+// onDroppedLeader, when not nil, is called without blocking each time the
+// producer ignores a partition's new leader (see droppedLeader).
+func newProducer(cfg Config, extra ck.ConfigMap, logger *slog.Logger, onDroppedLeader func()) (*ck.Producer, error) {
 	conf := cfg.base()
 	for k, v := range extra {
 		conf[k] = v
@@ -122,7 +124,7 @@ func newProducer(cfg Config, extra ck.ConfigMap, logger *slog.Logger) (*ck.Produ
 	if err != nil {
 		return nil, err
 	}
-	forwardLogs(p.Logs(), logger)
+	forwardLogs(p.Logs(), logger, onDroppedLeader)
 	// The events channel carries client-level errors (a broker down, say)
 	// and must be drained, or the client's poller blocks once it is full.
 	// Close closes it, which ends this goroutine.

@@ -1,0 +1,108 @@
+package kafka_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	ck "github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/google/uuid"
+
+	"github.com/ticketd/ticketing/commands"
+	"github.com/ticketd/ticketing/infra/kafka"
+)
+
+// unreachable is a sender configuration whose broker never answers, so
+// that every send stays pending until something fails it.
+func unreachable(t *testing.T) kafka.Config {
+	t.Helper()
+	return kafka.Config{Brokers: "127.0.0.1:1", TopicPrefix: "unreachable", Partitions: 1, ReplicationFactor: 1, ClientID: "ticketd-test"}
+}
+
+// A producer that ignored a partition's new leader is replaced once per
+// burst of such hints, and the sends waiting on it fail at once as not
+// delivered (for their callers to send again), instead of waiting out the
+// delivery timeout or, worse, their contexts.
+func TestSenderReplacesAProducerThatDroppedALeader(t *testing.T) {
+	sender, err := kafka.NewSender(unreachable(t), "bookings", testLogger(t, slog.LevelWarn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sender.Close()
+
+	const pending = 3
+	errs := make(chan error, pending)
+	for range pending {
+		go func() {
+			booking := uuid.New()
+			errs <- sender.Send(context.Background(), commands.Msg{ID: uuid.New(), CorrelationID: booking},
+				commands.HoldSeats{EventID: uuid.New(), BookingID: booking, Quantity: 1})
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // the sends are queued on the first producer
+
+	began := time.Now()
+	var hints sync.WaitGroup
+	for range 4 { // one hint per partition, as librdkafka logs them
+		hints.Go(func() { kafka.DropLeader(sender) })
+	}
+	hints.Wait()
+	if gen := kafka.SenderGeneration(sender); gen != 2 {
+		t.Fatalf("after a burst of hints the sender made %d producers, want 2", gen)
+	}
+	for range pending {
+		select {
+		case err := <-errs:
+			var kerr ck.Error
+			if !errors.Is(err, kafka.ErrNotDelivered) || !errors.As(err, &kerr) || kerr.Code() != ck.ErrPurgeQueue {
+				t.Errorf("a send pending on the replaced producer failed with %v, want not delivered (purged)", err)
+			}
+		case <-time.After(10 * time.Second): // below the 15 s delivery timeout
+			t.Fatalf("a send pending on the replaced producer still waits %v after the replacement", time.Since(began).Round(time.Millisecond))
+		}
+	}
+
+	// The replacement is current: a send now is pending on it, and a hint
+	// replaces it in turn.
+	done := make(chan error, 1)
+	go func() {
+		booking := uuid.New()
+		done <- sender.Send(context.Background(), commands.Msg{ID: uuid.New(), CorrelationID: booking},
+			commands.HoldSeats{EventID: uuid.New(), BookingID: booking, Quantity: 1})
+	}()
+	time.Sleep(200 * time.Millisecond)
+	kafka.DropLeader(sender)
+	if gen := kafka.SenderGeneration(sender); gen != 3 {
+		t.Fatalf("the sender made %d producers, want 3", gen)
+	}
+	if err := <-done; !errors.Is(err, kafka.ErrNotDelivered) {
+		t.Fatalf("send on the second producer: %v, want not delivered", err)
+	}
+}
+
+// Close fails the sends still pending rather than leaving them waiting.
+func TestSenderCloseFailsPendingSends(t *testing.T) {
+	sender, err := kafka.NewSender(unreachable(t), "bookings", testLogger(t, slog.LevelWarn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		booking := uuid.New()
+		done <- sender.Send(context.Background(), commands.Msg{ID: uuid.New(), CorrelationID: booking},
+			commands.HoldSeats{EventID: uuid.New(), BookingID: booking, Quantity: 1})
+	}()
+	time.Sleep(200 * time.Millisecond)
+	sender.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, kafka.ErrNotDelivered) {
+			t.Fatalf("send pending at Close: %v, want not delivered", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a send pending at Close still waits after Close returned")
+	}
+}
