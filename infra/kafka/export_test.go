@@ -46,3 +46,9 @@ func DropRelayLeader(r *Relay) { (*r.dropLeader.Load())() }
 // DroppedLeader reports whether a librdkafka log event says the client
 // ignored a partition's new leader.
 var DroppedLeader = droppedLeader
+
+// RunnerConsumers counts the consumers the runner has made.
+func RunnerConsumers(rn *Runner) int64 { return rn.consumers.Load() }
+
+// LogClientError logs an error event of a client as the clients do.
+var LogClientError = logClientError

@@ -1,6 +1,8 @@
 package kafka_test
 
 import (
+	"context"
+	"log/slog"
 	"testing"
 
 	ck "github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -24,6 +26,37 @@ func TestDroppedLeaderIsRecognisedInTheLogs(t *testing.T) {
 	} {
 		if got := kafka.DroppedLeader(c.ev); got != c.want {
 			t.Errorf("%s %q: %v, want %v", c.ev.Tag, c.ev.Message, got, c.want)
+		}
+	}
+}
+
+// levels is a slog handler that keeps the level of each record.
+type levels struct{ got *[]slog.Level }
+
+func (h levels) Enabled(context.Context, slog.Level) bool { return true }
+func (h levels) Handle(_ context.Context, r slog.Record) error {
+	*h.got = append(*h.got, r.Level)
+	return nil
+}
+func (h levels) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h levels) WithGroup(string) slog.Handler      { return h }
+
+// A refused broker connection, which librdkafka already logs at warn and
+// every client repeats during an outage, is logged at debug; other client
+// errors, such as every broker being down, at warn.
+func TestClientErrorLevels(t *testing.T) {
+	for _, c := range []struct {
+		code ck.ErrorCode
+		want slog.Level
+	}{
+		{ck.ErrTransport, slog.LevelDebug},
+		{ck.ErrAllBrokersDown, slog.LevelWarn},
+		{ck.ErrMsgTimedOut, slog.LevelWarn},
+	} {
+		var got []slog.Level
+		kafka.LogClientError(slog.New(levels{&got}), "consumer", ck.NewError(c.code, "test", false))
+		if len(got) != 1 || got[0] != c.want {
+			t.Errorf("%v logged at %v, want once at %v", c.code, got, c.want)
 		}
 	}
 }

@@ -84,6 +84,8 @@ type Runner struct {
 	// pause the partitions it is assigned: a consumer that receives
 	// nothing, as a wedged one would.
 	pauseOnAssign atomic.Bool
+	// consumers counts the consumers sessions have made, for tests.
+	consumers atomic.Int64
 }
 
 // NewRunner returns a runner on cfg's cluster. reg decodes the records fed
@@ -322,6 +324,7 @@ func (rn *Runner) session(ctx context.Context, name string, topics []string, rou
 	if err != nil {
 		return fmt.Errorf("kafka: %s: consumer: %w", name, err)
 	}
+	rn.consumers.Add(1)
 	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
 	s := &session{rn: rn, name: name, c: c, logger: logger, seen: rn.seenBy(name), route: route, seed: maphash.MakeSeed(), base: base}

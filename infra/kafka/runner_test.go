@@ -378,6 +378,47 @@ func TestRunnerReplacesStalledConsumer(t *testing.T) {
 	t.Logf("wedged consumer replaced; everything handled after %v", took.Round(time.Millisecond))
 }
 
+// A consumer that waits for a busy worker is not stalled: while a slow
+// handler holds the only worker, the poll loop waits to hand it more, and
+// that wait, longer than the stall timeout, must not count as receiving
+// nothing. The same consumer handles everything.
+func TestRunnerBusyWorkerIsNotAStall(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	recs := records(newIDs(1), 200) // one aggregate: one queue, in order
+	e.publish("bookings", recs)
+
+	handled := newHandledSet()
+	runner := kafka.NewRunner(e.cfg, testRegistry(), e.log, nil)
+	runner.Workers = 1
+	runner.StallTimeout = time.Second
+	slow := 4 * runner.StallTimeout
+	stop := run(t, func(ctx context.Context) error {
+		return runner.Run(ctx, reactor{name: "busy", react: func(ctx context.Context, rec *es.Record) error {
+			if rec.ID == recs[0].ID {
+				time.Sleep(slow)
+			}
+			handled.add(rec)
+			return nil
+		}}, "bookings")
+	})
+	eventually(t, 30*time.Second, "everything handled", func() bool { return handled.len() >= len(recs) })
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	if n := kafka.RunnerConsumers(runner); n != 1 {
+		t.Errorf("the runner made %d consumers, want 1: waiting %v for a busy worker was taken for a stall of %v", n, slow, runner.StallTimeout)
+	}
+	if handled.len() != len(recs) {
+		t.Fatalf("%d records handled, want %d", handled.len(), len(recs))
+	}
+	for i, rec := range handled.seq {
+		if rec.ID != recs[i].ID {
+			t.Fatalf("record %d handled is %s, want %s: order lost", i, rec.ID, recs[i].ID)
+		}
+	}
+}
+
 // compensatingReactor is a reactor that is also an inproc.Compensator.
 type compensatingReactor struct {
 	reactor
