@@ -52,3 +52,7 @@ func RunnerConsumers(rn *Runner) int64 { return rn.consumers.Load() }
 
 // LogClientError logs an error event of a client as the clients do.
 var LogClientError = logClientError
+
+// ProbeLag makes the runner's sessions ask probe, instead of the broker,
+// whether they lag.
+func ProbeLag(rn *Runner, probe func() (bool, error)) { rn.probeLag = probe }

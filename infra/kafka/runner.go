@@ -67,7 +67,10 @@ type Runner struct {
 	// partition assigned to it has committed messages it has not
 	// consumed, before the runner replaces it with a new one (0 disables
 	// the watchdog). librdkafka 2.x can lose a partition's leader for good
-	// when a KRaft broker restarts, and a new client is the cure.
+	// when a KRaft broker restarts, and a new client is the cure. A
+	// consumer that cannot tell whether it lags (its coordinator is
+	// loading after a broker restart, say) gets another StallTimeout to
+	// find out before it is replaced.
 	StallTimeout time.Duration
 	// SeenIDs bounds how many handled message ids each subscriber
 	// remembers to skip redeliveries; 0 turns the dedupe off.
@@ -86,6 +89,8 @@ type Runner struct {
 	pauseOnAssign atomic.Bool
 	// consumers counts the consumers sessions have made, for tests.
 	consumers atomic.Int64
+	// probeLag, set by tests, answers in place of a session's lagging.
+	probeLag func() (bool, error)
 }
 
 // NewRunner returns a runner on cfg's cluster. reg decodes the records fed
@@ -400,6 +405,7 @@ func (s *session) poll(ctx context.Context) error {
 		watch = w.C
 	}
 	lastMessage := time.Now()
+	var lagUnknownSince time.Time
 	for {
 		if s.lost != nil {
 			return s.lost
@@ -410,16 +416,29 @@ func (s *session) poll(ctx context.Context) error {
 		case <-tick.C:
 			s.commit()
 		case <-watch:
-			if time.Since(lastMessage) >= s.rn.StallTimeout {
-				// A consumer that cannot even tell its lag (its
-				// coordinator lost for good after a broker restart) is as
-				// stuck as one that lags; replacing it only reconnects.
-				if lag, err := s.lagging(); lag || err != nil {
-					if err != nil {
-						s.logger.Warn("consumer cannot tell its lag: replacing it", "err", err)
-					}
-					return ErrStalled
-				}
+			if time.Since(lastMessage) < s.rn.StallTimeout {
+				lagUnknownSince = time.Time{}
+				continue
+			}
+			lag, err := s.lagging()
+			switch {
+			case lag:
+				return ErrStalled
+			case err == nil:
+				lagUnknownSince = time.Time{}
+			case lagUnknownSince.IsZero():
+				// Right after a broker restart the coordinator answers
+				// "not coordinator" or "loading" for a while, and the
+				// consumer is about to rejoin; replacing it then would
+				// make the group wait for the old member's session.
+				lagUnknownSince = time.Now()
+				s.logger.Debug("consumer cannot tell its lag yet", "err", err)
+			case time.Since(lagUnknownSince) >= s.rn.StallTimeout:
+				// A consumer that still cannot tell its lag (its
+				// coordinator lost for good) is as stuck as one that
+				// lags; replacing it only reconnects.
+				s.logger.Warn("consumer cannot tell its lag: replacing it", "err", err)
+				return ErrStalled
 			}
 		default:
 		}
@@ -450,6 +469,9 @@ func (s *session) poll(ctx context.Context) error {
 // them. The watermark asked for is, reading committed, the last stable
 // offset, so an open transaction is not mistaken for lag.
 func (s *session) lagging() (bool, error) {
+	if s.rn.probeLag != nil {
+		return s.rn.probeLag()
+	}
 	assigned, err := s.c.Assignment()
 	if err != nil {
 		return false, err

@@ -419,6 +419,51 @@ func TestRunnerBusyWorkerIsNotAStall(t *testing.T) {
 	}
 }
 
+// A consumer that cannot tell whether it lags, as after a broker restart
+// while the group coordinator loads, is given another StallTimeout to
+// find out: replacing it then would make the group wait for the old
+// member's session. One that still cannot tell after that is replaced.
+func TestRunnerGivesAConsumerTimeToTellItsLag(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	runner := kafka.NewRunner(e.cfg, testRegistry(), e.log, nil)
+	runner.StallTimeout = 900 * time.Millisecond
+	var (
+		probes    atomic.Int64
+		failing   atomic.Bool // every probe fails from now on
+		firstFail atomic.Int64
+	)
+	errLoading := ck.NewError(ck.ErrCoordinatorLoadInProgress, "Broker: Coordinator load in progress", false)
+	kafka.ProbeLag(runner, func() (bool, error) {
+		if failing.Load() {
+			firstFail.CompareAndSwap(0, time.Now().UnixNano())
+			return false, errLoading
+		}
+		if probes.Add(1) <= 2 { // two in a row, 300 ms apart: less than StallTimeout
+			return false, errLoading
+		}
+		return false, nil
+	})
+	stop := run(t, func(ctx context.Context) error {
+		return runner.Run(ctx, reactor{name: "idle", react: func(context.Context, *es.Record) error { return nil }}, "bookings")
+	})
+	defer func() {
+		if err := stop(); !errors.Is(err, context.Canceled) {
+			t.Fatal(err)
+		}
+	}()
+	eventually(t, 30*time.Second, "the watchdog probes past the failures", func() bool { return probes.Load() >= 6 })
+	if n := kafka.RunnerConsumers(runner); n != 1 {
+		t.Fatalf("the runner made %d consumers, want 1: a lag unknown for less than the stall timeout replaced the consumer", n)
+	}
+
+	failing.Store(true)
+	eventually(t, 30*time.Second, "a consumer that cannot tell its lag for good is replaced", func() bool { return kafka.RunnerConsumers(runner) == 2 })
+	if waited := time.Since(time.Unix(0, firstFail.Load())); waited < runner.StallTimeout {
+		t.Errorf("replaced %v after its lag became unknown, before the stall timeout %v", waited, runner.StallTimeout)
+	}
+}
+
 // compensatingReactor is a reactor that is also an inproc.Compensator.
 type compensatingReactor struct {
 	reactor
