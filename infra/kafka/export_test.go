@@ -56,3 +56,10 @@ var LogClientError = logClientError
 // ProbeLag makes the runner's sessions ask probe, instead of the broker,
 // whether they lag.
 func ProbeLag(rn *Runner, probe func() (bool, error)) { rn.probeLag = probe }
+
+// SenderQueued counts the messages the sender's current producer holds.
+func SenderQueued(s *Sender) int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.p.Len()
+}

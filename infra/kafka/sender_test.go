@@ -42,7 +42,7 @@ func TestSenderReplacesAProducerThatDroppedALeader(t *testing.T) {
 				commands.HoldSeats{EventID: uuid.New(), BookingID: booking, Quantity: 1})
 		}()
 	}
-	time.Sleep(200 * time.Millisecond) // the sends are queued on the first producer
+	eventually(t, 10*time.Second, "the sends are queued on the first producer", func() bool { return kafka.SenderQueued(sender) >= pending })
 
 	began := time.Now()
 	var hints sync.WaitGroup
@@ -73,7 +73,7 @@ func TestSenderReplacesAProducerThatDroppedALeader(t *testing.T) {
 		done <- sender.Send(context.Background(), commands.Msg{ID: uuid.New(), CorrelationID: booking},
 			commands.HoldSeats{EventID: uuid.New(), BookingID: booking, Quantity: 1})
 	}()
-	time.Sleep(200 * time.Millisecond)
+	eventually(t, 10*time.Second, "the send is queued on the second producer", func() bool { return kafka.SenderQueued(sender) >= 1 })
 	kafka.DropLeader(sender)
 	if gen := kafka.SenderGeneration(sender); gen != 3 {
 		t.Fatalf("the sender made %d producers, want 3", gen)
@@ -95,7 +95,7 @@ func TestSenderCloseFailsPendingSends(t *testing.T) {
 		done <- sender.Send(context.Background(), commands.Msg{ID: uuid.New(), CorrelationID: booking},
 			commands.HoldSeats{EventID: uuid.New(), BookingID: booking, Quantity: 1})
 	}()
-	time.Sleep(200 * time.Millisecond)
+	eventually(t, 10*time.Second, "the send is queued", func() bool { return kafka.SenderQueued(sender) >= 1 })
 	sender.Close()
 	select {
 	case err := <-done:
