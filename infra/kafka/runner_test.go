@@ -427,7 +427,7 @@ func TestRunnerGivesAConsumerTimeToTellItsLag(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1)
 	runner := kafka.NewRunner(e.cfg, testRegistry(), e.log, nil)
-	runner.StallTimeout = 900 * time.Millisecond
+	runner.StallTimeout = 1500 * time.Millisecond
 	var (
 		probes    atomic.Int64
 		failing   atomic.Bool // every probe fails from now on
@@ -439,7 +439,7 @@ func TestRunnerGivesAConsumerTimeToTellItsLag(t *testing.T) {
 			firstFail.CompareAndSwap(0, time.Now().UnixNano())
 			return false, errLoading
 		}
-		if probes.Add(1) <= 2 { // two in a row, 300 ms apart: less than StallTimeout
+		if probes.Add(1) <= 2 { // two in a row, 500 ms apart: less than StallTimeout
 			return false, errLoading
 		}
 		return false, nil
