@@ -27,14 +27,9 @@ func SenderGeneration(s *Sender) uint64 {
 	return s.gen
 }
 
-// DropLeader tells the sender that its current producer ignored a
-// partition's new leader, as librdkafka's log line would.
-func DropLeader(s *Sender) {
-	s.mu.RLock()
-	gen := s.gen
-	s.mu.RUnlock()
-	s.droppedLeader(gen)
-}
+// DropLeader tells the sender that its gen-th producer ignored a
+// partition's new leader, as that producer's librdkafka log line would.
+func DropLeader(s *Sender, gen uint64) { s.droppedLeader(gen) }
 
 // RelayProducers counts the producers the relay's Run calls have made.
 func RelayProducers(r *Relay) uint64 { return r.producers.Load() }
@@ -57,9 +52,5 @@ var LogClientError = logClientError
 // whether they lag.
 func ProbeLag(rn *Runner, probe func() (bool, error)) { rn.probeLag = probe }
 
-// SenderQueued counts the messages the sender's current producer holds.
-func SenderQueued(s *Sender) int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.p.Len()
-}
+// SenderProduced counts the messages the sender has handed to a producer.
+func SenderProduced(s *Sender) int64 { return s.produced.Load() }

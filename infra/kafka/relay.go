@@ -155,9 +155,10 @@ func (e errRelayAgain) Unwrap() error { return e.err }
 func (r *Relay) runProducer(ctx context.Context, txn *int) (progressed bool, _ error) {
 	// Closed when the producer ignores a partition's new leader, after
 	// which it may never deliver to that partition again (see
-	// droppedLeader). The relay goes on on a new producer once the
-	// transaction under way ends, rather than let a later one time out on
-	// that partition. The one under way is left to end on its own:
+	// droppedLeader). The relay goes on on a new producer as soon as no
+	// transaction is open (at once when idle, else once the one under way
+	// commits), rather than let a later one time out on that partition.
+	// The one under way is left to end on its own:
 	// purging a transactional producer's records, even those not yet
 	// sent, or aborting while records are in flight, makes the broker
 	// refuse the abort (INVALID_TXN_STATE, fatal to the producer). So a
@@ -302,11 +303,18 @@ func (r *Relay) pump(ctx context.Context, p *ck.Producer, dropped <-chan struct{
 		for len(pending) == 0 {
 			select {
 			case pending = <-feed:
+			case <-dropped:
+				return errDroppedLeader // no transaction open: leave now
 			case err := <-subDone:
 				return ended(err)
 			case <-ctx.Done():
 				return ctx.Err()
 			}
+		}
+		select {
+		case <-dropped:
+			return errDroppedLeader // before beginning one on this producer
+		default:
 		}
 		if err := p.BeginTransaction(); err != nil {
 			return fmt.Errorf("begin transaction: %w", err)

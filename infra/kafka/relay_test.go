@@ -219,11 +219,17 @@ func TestRelayMovesOffAProducerThatIgnoredALeader(t *testing.T) {
 	})
 	stop := run(t, relay.Run)
 	eventually(t, 30*time.Second, "everything relayed", func() bool { return relay.Committed() == recs[len(recs)-1].Position })
-	if err := stop(); !errors.Is(err, context.Canceled) {
-		t.Fatal(err)
-	}
 	if n := kafka.RelayProducers(relay); n != 2 {
 		t.Fatalf("the relay made %d producers, want 2 (a new one after the dropped leader)", n)
+	}
+
+	// An idle relay, with no transaction open, moves at once.
+	kafka.DropRelayLeader(relay)
+	eventually(t, 30*time.Second, "an idle relay moves to a new producer", func() bool { return kafka.RelayProducers(relay) == 3 })
+	recs = append(recs, appendRecords(t, store, newIDs(5), 4)...)
+	eventually(t, 30*time.Second, "the records after the move relayed", func() bool { return relay.Committed() == recs[len(recs)-1].Position })
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
 	}
 	e.checkRelayed("bookings", recs)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ck "github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -35,6 +36,8 @@ type Sender struct {
 	gen    uint64    // p is the gen-th producer
 	since  time.Time // when p was made
 	closed bool
+
+	produced atomic.Int64 // messages handed to a producer, for tests
 }
 
 // NewSender returns a sender whose messages name the sending service
@@ -74,7 +77,7 @@ func (s *Sender) renewLocked() error {
 	if s.p != nil {
 		// No Produce can reach the old producer any more (they run under
 		// the read lock); its pending sends fail and their callers retry.
-		go retire(s.p)
+		go retire(s.p, 2*time.Second)
 	}
 	s.p, s.gen, s.since = p, gen, time.Now()
 	return nil
@@ -85,9 +88,16 @@ func (s *Sender) renewLocked() error {
 // and releases p. Closing p without purging it first would stop the
 // delivery reports of its pending messages, and their Sends would wait
 // for their contexts.
-func retire(p *ck.Producer) {
-	_ = p.Purge(ck.PurgeQueue | ck.PurgeInFlight)
-	p.Flush(2000) // serves the purged messages' reports
+//
+// Messages still queued are failed at once (those of a partition p no
+// longer sends to wait there). Messages in flight get a moment to be
+// acknowledged first: failing one the broker has written would have its
+// caller send it again, and a second copy reach the topic.
+func retire(p *ck.Producer, inFlightGrace time.Duration) {
+	_ = p.Purge(ck.PurgeQueue)
+	p.Flush(int(inFlightGrace.Milliseconds()))
+	_ = p.Purge(ck.PurgeInFlight)
+	p.Flush(1000) // serves the purged messages' reports
 	p.Close()
 }
 
@@ -149,8 +159,12 @@ func (s *Sender) produce(ctx context.Context, m *ck.Message, delivered chan ck.E
 	}
 	for {
 		err := s.p.Produce(m, delivered)
+		if err == nil {
+			s.produced.Add(1)
+			return s.p, nil
+		}
 		var kerr ck.Error
-		if err == nil || !errors.As(err, &kerr) || kerr.Code() != ck.ErrQueueFull {
+		if !errors.As(err, &kerr) || kerr.Code() != ck.ErrQueueFull {
 			return s.p, err
 		}
 		select {
@@ -223,14 +237,18 @@ func (s *Sender) replaceLocked(cause error) {
 }
 
 // Close waits up to a few seconds for sends in flight, then releases the
-// producer; sends still in flight then fail. Sends after Close fail.
+// producer; sends still pending then fail. Sends after Close fail at once.
 func (s *Sender) Close() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return
 	}
 	s.closed = true
-	s.p.Flush(5000)
-	retire(s.p)
+	p := s.p
+	s.mu.Unlock()
+	// Outside the lock, so that sends racing with Close fail at once
+	// rather than wait for the flush. No Produce can reach p any more.
+	p.Flush(5000)
+	retire(p, 0)
 }

@@ -36,51 +36,54 @@ func TestSenderReplacesAProducerThatDroppedALeader(t *testing.T) {
 	const pending = 3
 	errs := make(chan error, pending)
 	for range pending {
-		go func() {
-			booking := uuid.New()
-			errs <- sender.Send(context.Background(), commands.Msg{ID: uuid.New(), CorrelationID: booking},
-				commands.HoldSeats{EventID: uuid.New(), BookingID: booking, Quantity: 1})
-		}()
+		go func() { errs <- sendHold(sender) }()
 	}
-	eventually(t, 10*time.Second, "the sends are queued on the first producer", func() bool { return kafka.SenderQueued(sender) >= pending })
+	eventually(t, 10*time.Second, "the sends are queued on the first producer", func() bool { return kafka.SenderProduced(sender) == pending })
 
 	began := time.Now()
+	gen := kafka.SenderGeneration(sender)
 	var hints sync.WaitGroup
 	for range 4 { // one hint per partition, as librdkafka logs them
-		hints.Go(func() { kafka.DropLeader(sender) })
+		hints.Go(func() { kafka.DropLeader(sender, gen) })
 	}
 	hints.Wait()
-	if gen := kafka.SenderGeneration(sender); gen != 2 {
-		t.Fatalf("after a burst of hints the sender made %d producers, want 2", gen)
+	if got := kafka.SenderGeneration(sender); got != gen+1 {
+		t.Fatalf("after a burst of hints the sender made %d producers, want %d", got, gen+1)
 	}
-	for range pending {
+	purged := func(what string, errs <-chan error) {
+		t.Helper()
 		select {
 		case err := <-errs:
 			var kerr ck.Error
 			if !errors.Is(err, kafka.ErrNotDelivered) || !errors.As(err, &kerr) || kerr.Code() != ck.ErrPurgeQueue {
-				t.Errorf("a send pending on the replaced producer failed with %v, want not delivered (purged)", err)
+				t.Errorf("%s failed with %v, want not delivered (purged)", what, err)
 			}
 		case <-time.After(10 * time.Second): // below the 15 s delivery timeout
-			t.Fatalf("a send pending on the replaced producer still waits %v after the replacement", time.Since(began).Round(time.Millisecond))
+			t.Fatalf("%s still waits %v after the replacement", what, time.Since(began).Round(time.Millisecond))
 		}
 	}
+	for range pending {
+		purged("a send pending on the replaced producer", errs)
+	}
 
-	// The replacement is current: a send now is pending on it, and a hint
-	// replaces it in turn.
+	// The replacement is current: a send now is queued on it, and a hint
+	// about it replaces it in turn.
 	done := make(chan error, 1)
-	go func() {
-		booking := uuid.New()
-		done <- sender.Send(context.Background(), commands.Msg{ID: uuid.New(), CorrelationID: booking},
-			commands.HoldSeats{EventID: uuid.New(), BookingID: booking, Quantity: 1})
-	}()
-	eventually(t, 10*time.Second, "the send is queued on the second producer", func() bool { return kafka.SenderQueued(sender) >= 1 })
-	kafka.DropLeader(sender)
-	if gen := kafka.SenderGeneration(sender); gen != 3 {
-		t.Fatalf("the sender made %d producers, want 3", gen)
+	go func() { done <- sendHold(sender) }()
+	eventually(t, 10*time.Second, "the send is queued on the second producer", func() bool { return kafka.SenderProduced(sender) == pending+1 })
+	began = time.Now()
+	kafka.DropLeader(sender, gen+1)
+	if got := kafka.SenderGeneration(sender); got != gen+2 {
+		t.Fatalf("the sender made %d producers, want %d", got, gen+2)
 	}
-	if err := <-done; !errors.Is(err, kafka.ErrNotDelivered) {
-		t.Fatalf("send on the second producer: %v, want not delivered", err)
-	}
+	purged("the send pending on the second producer", done)
+}
+
+// sendHold sends a HoldSeats command.
+func sendHold(sender *kafka.Sender) error {
+	booking := uuid.New()
+	return sender.Send(context.Background(), commands.Msg{ID: uuid.New(), CorrelationID: booking},
+		commands.HoldSeats{EventID: uuid.New(), BookingID: booking, Quantity: 1})
 }
 
 // Close fails the sends still pending rather than leaving them waiting.
@@ -90,12 +93,8 @@ func TestSenderCloseFailsPendingSends(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() {
-		booking := uuid.New()
-		done <- sender.Send(context.Background(), commands.Msg{ID: uuid.New(), CorrelationID: booking},
-			commands.HoldSeats{EventID: uuid.New(), BookingID: booking, Quantity: 1})
-	}()
-	eventually(t, 10*time.Second, "the send is queued", func() bool { return kafka.SenderQueued(sender) >= 1 })
+	go func() { done <- sendHold(sender) }()
+	eventually(t, 10*time.Second, "the send is queued", func() bool { return kafka.SenderProduced(sender) == 1 })
 	sender.Close()
 	select {
 	case err := <-done:
