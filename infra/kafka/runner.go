@@ -299,6 +299,10 @@ func (rn *Runner) consume(ctx context.Context, name string, topics []string, rou
 // offset commit refused for good): it is replaced by a new one.
 var errConsumerLost = errors.New("kafka: consumer lost")
 
+// lagProbeTimeoutMs bounds each broker request of the watchdog's lag
+// check.
+const lagProbeTimeoutMs = 2000
+
 // lostCloseTimeout is how long closing a lost consumer may take before it
 // is left behind.
 const lostCloseTimeout = 2 * time.Second
@@ -468,6 +472,10 @@ func (s *session) poll(ctx context.Context) error {
 // committed messages after its position: the consumer should be receiving
 // them. The watermark asked for is, reading committed, the last stable
 // offset, so an open transaction is not mistaken for lag.
+//
+// It runs on the poll loop, so each broker request is given little time:
+// a loop blocked here does not serve the rebalance that a consumer
+// rejoining after a broker restart is waiting for.
 func (s *session) lagging() (bool, error) {
 	if s.rn.probeLag != nil {
 		return s.rn.probeLag()
@@ -490,7 +498,7 @@ func (s *session) lagging() (bool, error) {
 		}
 	}
 	if len(unknown) > 0 {
-		committed, err := s.c.Committed(unknown, 5000)
+		committed, err := s.c.Committed(unknown, lagProbeTimeoutMs)
 		if err != nil {
 			return false, err
 		}
@@ -505,7 +513,7 @@ func (s *session) lagging() (bool, error) {
 		}
 	}
 	for _, tp := range positions {
-		low, end, err := s.c.QueryWatermarkOffsets(tpTopic(tp), tp.Partition, 5000)
+		low, end, err := s.c.QueryWatermarkOffsets(tpTopic(tp), tp.Partition, lagProbeTimeoutMs)
 		if err != nil {
 			return false, err
 		}
