@@ -126,6 +126,22 @@ func (h *handledSet) has(id uuid.UUID) bool {
 	return h.ids[id] > 0
 }
 
+// requireSequence fails the test unless h handled exactly want, once
+// each, in want's order.
+func (h *handledSet) requireSequence(t *testing.T, want []es.Record) {
+	t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.seq) != len(want) {
+		t.Fatalf("%d records handled, want %d", len(h.seq), len(want))
+	}
+	for i, r := range h.seq {
+		if r.ID != want[i].ID {
+			t.Fatalf("handled #%d is %s, want %s: order lost", i, r.ID, want[i].ID)
+		}
+	}
+}
+
 // settle waits until h stops growing for a while.
 func settle(t *testing.T, h *handledSet, quiet time.Duration) {
 	t.Helper()
@@ -409,14 +425,7 @@ func TestRunnerBusyWorkerIsNotAStall(t *testing.T) {
 	if n := kafka.RunnerConsumers(runner); n != 1 {
 		t.Errorf("the runner made %d consumers, want 1: waiting %v for a busy worker was taken for a stall of %v", n, slow, runner.StallTimeout)
 	}
-	if handled.len() != len(recs) {
-		t.Fatalf("%d records handled, want %d", handled.len(), len(recs))
-	}
-	for i, rec := range handled.seq {
-		if rec.ID != recs[i].ID {
-			t.Fatalf("record %d handled is %s, want %s: order lost", i, rec.ID, recs[i].ID)
-		}
-	}
+	handled.requireSequence(t, recs)
 }
 
 // A consumer that cannot tell whether it lags, as after a broker restart
@@ -583,11 +592,7 @@ func TestRunnerDoesNotGiveUpWhileCommandsAreNotDelivered(t *testing.T) {
 	if compensations.Load() != 0 || obs.dead.Load() != 0 {
 		t.Errorf("%d compensations and %d dead letters, want none: the bus failed, not the message", compensations.Load(), obs.dead.Load())
 	}
-	for i, r := range handled.seq {
-		if r.ID != recs[i].ID {
-			t.Fatalf("handled #%d is %s, want %s: the key's order was lost", i, r.ID, recs[i].ID)
-		}
-	}
+	handled.requireSequence(t, recs)
 }
 
 // A static member fenced by another consumer with its group.instance.id
