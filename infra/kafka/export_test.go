@@ -1,5 +1,7 @@
 package kafka
 
+import ck "github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
 // Hooks into unexported behaviour, for the external tests.
 
 // ErrTestAbort makes a relay abort the transaction it was about to commit.
@@ -54,3 +56,8 @@ func ProbeLag(rn *Runner, probe func() (bool, error)) { rn.probeLag = probe }
 
 // SenderProduced counts the messages the sender has handed to a producer.
 func SenderProduced(s *Sender) int64 { return s.produced.Load() }
+
+// CommitWith makes the runner's sessions commit offsets with commit.
+func CommitWith(rn *Runner, commit func(c *ck.Consumer, offsets []ck.TopicPartition) ([]ck.TopicPartition, error)) {
+	rn.commitOffsets = commit
+}

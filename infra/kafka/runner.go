@@ -72,6 +72,18 @@ type Runner struct {
 	// loading after a broker restart, say) gets another StallTimeout to
 	// find out before it is replaced.
 	StallTimeout time.Duration
+	// CommitTimeout bounds how long an offset commit may go unanswered.
+	// A commit blocks the polling goroutine, and librdkafka can leave one
+	// waiting for good on a coordinator connection wedged by a broker
+	// restart; such a consumer is left behind and a new one takes over.
+	CommitTimeout time.Duration
+	// MaxPollInterval is librdkafka's max.poll.interval.ms: a consumer
+	// that does not poll for this long leaves its group, so that its
+	// partitions go to the others. It is what lets go of the partitions
+	// of a consumer left behind with a commit that never returns, should
+	// that consumer still reach the coordinator. At least the session
+	// timeout (10 s).
+	MaxPollInterval time.Duration
 	// SeenIDs bounds how many handled message ids each subscriber
 	// remembers to skip redeliveries; 0 turns the dedupe off.
 	SeenIDs int
@@ -91,6 +103,8 @@ type Runner struct {
 	consumers atomic.Int64
 	// probeLag, set by tests, answers in place of a session's lagging.
 	probeLag func() (bool, error)
+	// commitOffsets, set by tests, commits in place of the consumer.
+	commitOffsets func(c *ck.Consumer, offsets []ck.TopicPartition) ([]ck.TopicPartition, error)
 }
 
 // NewRunner returns a runner on cfg's cluster. reg decodes the records fed
@@ -99,7 +113,7 @@ func NewRunner(cfg Config, reg *es.Registry, logger *slog.Logger, observer inpro
 	return &Runner{
 		cfg: cfg, reg: reg, logger: orDiscard(logger), observer: observer,
 		Workers: 64, MaxAttempts: 10, Backoff: 20 * time.Millisecond, MaxBackoff: 5 * time.Second,
-		CommitEvery: 100 * time.Millisecond, DrainTimeout: 10 * time.Second, StallTimeout: 15 * time.Second,
+		CommitEvery: 100 * time.Millisecond, DrainTimeout: 10 * time.Second, StallTimeout: 15 * time.Second, CommitTimeout: 15 * time.Second, MaxPollInterval: 30 * time.Second,
 		SeenIDs: 100_000,
 		seen:    map[string]*seenSet{},
 	}
@@ -225,6 +239,10 @@ type session struct {
 	// consumer can go on no more: poll returns it and the consumer is
 	// replaced.
 	lost error
+	// stuck, when not nil, is an offset commit that got no answer within
+	// CommitTimeout; it is closed when that commit returns, and the
+	// consumer must not be closed before (see commitBounded).
+	stuck <-chan struct{}
 }
 
 // generation is the life of one assignment of partitions. A rebalance (or
@@ -324,6 +342,9 @@ func (rn *Runner) session(ctx context.Context, name string, topics []string, rou
 		"session.timeout.ms":    10_000,
 		"heartbeat.interval.ms": 3_000,
 	}
+	if rn.MaxPollInterval > 0 {
+		conf["max.poll.interval.ms"] = int(max(rn.MaxPollInterval, 10*time.Second).Milliseconds())
+	}
 	if rn.cfg.InstanceID != "" {
 		// Static membership: a restarted process rejoins as itself and gets
 		// its partitions back without a rebalance or a session timeout.
@@ -378,7 +399,16 @@ func (rn *Runner) session(ctx context.Context, name string, topics []string, rou
 	// the process ends) so that a new one can take over: it has nothing
 	// left to commit.
 	closed := make(chan error, 1)
-	go func() { closed <- c.Close() }()
+	if stuck := s.stuck; stuck != nil {
+		// Closing a consumer while a commit of its own still waits would
+		// destroy what that commit waits on: close it once the commit
+		// returns, if it ever does.
+		logger.Warn("a consumer with an unanswered commit is left behind")
+		go func() { <-stuck; _ = c.Close() }()
+		closed <- nil
+	} else {
+		go func() { closed <- c.Close() }()
+	}
 	var wait <-chan time.Time
 	if errors.Is(runErr, errConsumerLost) {
 		wait = time.After(lostCloseTimeout)
@@ -761,7 +791,7 @@ func (s *session) commit() {
 	if len(offsets) == 0 {
 		return
 	}
-	committed, err := s.c.CommitOffsets(offsets)
+	committed, err := s.commitBounded(offsets)
 	if err != nil {
 		var kerr ck.Error
 		if errors.As(err, &kerr) && kerr.Code() == ck.ErrNoOffset {
@@ -786,6 +816,47 @@ func (s *session) commit() {
 		}
 	}
 }
+
+// commitBounded commits offsets, waiting at most CommitTimeout. A commit
+// that gets no answer in time loses the consumer (s.lost): it is left
+// waiting on its own goroutine, and s.stuck closes when it returns. While
+// one is stuck, no other is started.
+func (s *session) commitBounded(offsets []ck.TopicPartition) ([]ck.TopicPartition, error) {
+	if s.stuck != nil {
+		return nil, errCommitUnanswered
+	}
+	commit := s.rn.commitOffsets
+	if commit == nil {
+		commit = (*ck.Consumer).CommitOffsets
+	}
+	if s.rn.CommitTimeout <= 0 {
+		return commit(s.c, offsets)
+	}
+	type result struct {
+		committed []ck.TopicPartition
+		err       error
+	}
+	done, returned := make(chan result, 1), make(chan struct{})
+	go func() {
+		defer close(returned)
+		committed, err := commit(s.c, offsets)
+		done <- result{committed, err}
+	}()
+	timer := time.NewTimer(s.rn.CommitTimeout)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		return r.committed, r.err
+	case <-timer.C:
+		s.stuck = returned
+		if s.lost == nil {
+			s.lost = fmt.Errorf("%w: %w after %v", errConsumerLost, errCommitUnanswered, s.rn.CommitTimeout)
+		}
+		return nil, errCommitUnanswered
+	}
+}
+
+var errCommitUnanswered = errors.New("kafka: offset commit unanswered")
 
 func describe(tps []ck.TopicPartition) []string {
 	out := make([]string, len(tps))

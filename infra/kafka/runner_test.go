@@ -473,6 +473,65 @@ func TestRunnerGivesAConsumerTimeToTellItsLag(t *testing.T) {
 	}
 }
 
+// An offset commit that gets no answer (librdkafka can leave one waiting
+// for good on a coordinator connection wedged by a broker restart) must
+// not hold the consumer: it blocks the polling goroutine, and with it the
+// watchdog. The runner leaves that consumer behind, unclosed while its
+// commit waits, and a new one handles what follows, each record once.
+func TestRunnerLeavesBehindAConsumerWhoseCommitHangs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	ids := newIDs(5)
+	first := records(ids, 2)
+	e.publish("bookings", first)
+
+	handled := newHandledSet()
+	runner := kafka.NewRunner(e.cfg, testRegistry(), e.log, nil)
+	runner.CommitTimeout = time.Second
+	// The consumer left behind still heartbeats here (only the test's
+	// commit hangs, not its connection): it lets go of the partition once
+	// it has not polled for this long.
+	runner.MaxPollInterval = 10 * time.Second
+	release := make(chan struct{})
+	var (
+		hung    atomic.Bool
+		commits atomic.Int64
+	)
+	kafka.CommitWith(runner, func(c *ck.Consumer, offsets []ck.TopicPartition) ([]ck.TopicPartition, error) {
+		commits.Add(1)
+		if hung.CompareAndSwap(false, true) {
+			<-release // as a commit stuck on a wedged coordinator connection
+			return nil, ck.NewError(ck.ErrTimedOut, "released by the test", false)
+		}
+		return c.CommitOffsets(offsets)
+	})
+	stop := run(t, func(ctx context.Context) error {
+		return runner.Run(ctx, reactor{name: "hung-commit", react: func(ctx context.Context, rec *es.Record) error {
+			handled.add(rec)
+			return nil
+		}}, "bookings")
+	})
+	defer close(release)
+	eventually(t, 30*time.Second, "the first records handled", func() bool { return handled.len() >= len(first) })
+	eventually(t, 30*time.Second, "a new consumer after the unanswered commit", func() bool { return kafka.RunnerConsumers(runner) == 2 })
+
+	second := records(newIDs(5), 2)
+	e.publish("bookings", second)
+	all := append(append([]es.Record(nil), first...), second...)
+	eventually(t, 30*time.Second, "the records after it handled by the new consumer", func() bool { return handled.len() >= len(all) })
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	for _, r := range all {
+		if n := handled.ids[r.ID]; n != 1 {
+			t.Errorf("record at offset %d handled %d times, want once", r.Position-1, n)
+		}
+	}
+	if commits.Load() < 2 {
+		t.Errorf("%d commits, want the new consumer to commit too", commits.Load())
+	}
+}
+
 // compensatingReactor is a reactor that is also an inproc.Compensator.
 type compensatingReactor struct {
 	reactor
