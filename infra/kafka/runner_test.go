@@ -126,6 +126,14 @@ func (h *handledSet) has(id uuid.UUID) bool {
 	return h.ids[id] > 0
 }
 
+// reactor is a reactor named name that records into h what it handles.
+func (h *handledSet) reactor(name string) reactor {
+	return reactor{name: name, react: func(_ context.Context, rec *es.Record) error {
+		h.add(rec)
+		return nil
+	}}
+}
+
 // requireSequence fails the test unless h handled exactly want, once
 // each, in want's order.
 func (h *handledSet) requireSequence(t *testing.T, want []es.Record) {
@@ -378,10 +386,7 @@ func TestRunnerReplacesStalledConsumer(t *testing.T) {
 	kafka.WedgeNextConsumer(runner)
 	start := time.Now()
 	stop := run(t, func(ctx context.Context) error {
-		return runner.Run(ctx, reactor{name: "wedged", react: func(ctx context.Context, rec *es.Record) error {
-			handled.add(rec)
-			return nil
-		}}, "bookings")
+		return runner.Run(ctx, handled.reactor("wedged"), "bookings")
 	})
 	eventually(t, 30*time.Second, "a new consumer handles what the wedged one did not", func() bool { return handled.len() >= len(recs) })
 	took := time.Since(start)
@@ -506,10 +511,7 @@ func TestRunnerLeavesBehindAConsumerWhoseCommitHangs(t *testing.T) {
 		return c.CommitOffsets(offsets)
 	})
 	stop := run(t, func(ctx context.Context) error {
-		return runner.Run(ctx, reactor{name: "hung-commit", react: func(ctx context.Context, rec *es.Record) error {
-			handled.add(rec)
-			return nil
-		}}, "bookings")
+		return runner.Run(ctx, handled.reactor("hung-commit"), "bookings")
 	})
 	defer close(release)
 	eventually(t, 30*time.Second, "the first records handled", func() bool { return handled.len() >= len(first) })
@@ -672,10 +674,7 @@ func TestRunnerReplacesAFencedStaticMember(t *testing.T) {
 	handled := newHandledSet()
 	runner := kafka.NewRunner(cfg, testRegistry(), e.log, nil)
 	stop := run(t, func(ctx context.Context) error {
-		return runner.Run(ctx, reactor{name: name, react: func(ctx context.Context, rec *es.Record) error {
-			handled.add(rec)
-			return nil
-		}}, "bookings")
+		return runner.Run(ctx, handled.reactor(name), "bookings")
 	})
 	eventually(t, 30*time.Second, "the first records handled", func() bool { return handled.len() >= len(first) })
 
